@@ -1,0 +1,45 @@
+using Sandboxrun.Host;
+using Sandboxrun.Landlock;
+using Sandboxrun.Plan;
+using Sandboxrun.Policy;
+
+namespace Sandboxrun.Cli;
+
+/// <summary>`sandboxrun policy default | check FILE`.</summary>
+internal static class PolicyCommand
+{
+    public static int Execute(ReadOnlySpan<string> args)
+    {
+        if (args.Length == 1 && args[0] == "default")
+        {
+            Console.Write(DefaultPolicy.Yaml);
+            return 0;
+        }
+        if (args.Length == 2 && args[0] == "check")
+            return Check(args[1]);
+        return Usage.Fail(2, "usage: sandboxrun policy default | policy check FILE");
+    }
+
+    private static int Check(string file)
+    {
+        SandboxPolicy? policy = PolicySource.Load(file, quiet: false);
+        if (policy is null)
+            return 2;
+        (SandboxPlan? plan, int exit) = RunCommand.MakePlan(policy, new RunOptions(file, null, [], null, 0, true, ["/bin/true"]));
+        if (plan is null)
+            return exit;
+        KernelFeatures k = KernelFeatures.Probe();
+        Console.WriteLine($"{file}: valid");
+        Console.WriteLine($"namespaces:  {plan.Namespaces}");
+        Console.WriteLine($"identity:    {plan.Identity.UserName} (uid {plan.Identity.Uid}, gid {plan.Identity.Gid}); uid_map {plan.Identity.UidMap.Trim().Replace('\n', ',')}; no capabilities; no_new_privs");
+        Console.WriteLine("filesystem (mounts):");
+        foreach (SetupOp op in plan.Ops.Where(o => o.Kind == SetupOpKind.Mount && o.Description.StartsWith("bind", StringComparison.Ordinal) || o.Description.StartsWith("mask", StringComparison.Ordinal) || o.Description.StartsWith("mount a", StringComparison.Ordinal)))
+            Console.WriteLine($"  {op.Description}");
+        Console.WriteLine($"landlock:    kernel ABI {k.Landlock.Abi} ({LandlockSupport.Describe(k.Landlock.Abi)}); not applied yet, compatibility {policy.Landlock.Compatibility}");
+        Console.WriteLine($"seccomp:     {(plan.Seccomp.IsEmpty ? "off" : $"default profile, {plan.Seccomp.Length} instructions")}");
+        Console.WriteLine($"network:     none (loopback only); {policy.NetworkPolicies.Length} network policies, enforcement default: enforce");
+        foreach (Notice n in plan.Notices)
+            Console.WriteLine($"notice:      {n}");
+        return 0;
+    }
+}

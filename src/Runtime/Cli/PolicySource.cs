@@ -1,0 +1,20 @@
+using Sandboxrun.Policy;
+
+namespace Sandboxrun.Cli;
+
+/// <summary>Loads the policy a command names (or the built-in default) and prints its problems.</summary>
+internal static class PolicySource
+{
+    public static SandboxPolicy? Load(string? file, bool quiet)
+    {
+        if (file is null)
+            return DefaultPolicy.Load();
+        PolicyLoadResult r = PolicyLoader.Load(file);
+        foreach (PolicyError e in r.Errors)
+            Console.Error.WriteLine("sandboxrun: policy error: " + e);
+        if (!quiet)
+            foreach (PolicyError w in r.Warnings)
+                Console.Error.WriteLine("sandboxrun: policy warning: " + w);
+        return r.Ok ? r.Policy : null;
+    }
+}

@@ -1,0 +1,77 @@
+using System.Collections;
+using System.Collections.Immutable;
+using Sandboxrun.Plan;
+
+namespace Sandboxrun.Host;
+
+/// <summary>Reads the facts about this host the planner needs (the only I/O before the plan).</summary>
+internal static class HostProbe
+{
+    public static HostFacts Gather()
+    {
+        uint uid = Interop.Interop.Files.GetUid();
+        uint gid = Interop.Interop.Files.GetGid();
+        string passwd = ReadOrEmpty("/etc/passwd");
+        string group = ReadOrEmpty("/etc/group");
+
+        var env = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+            env[(string)e.Key] = (string?)e.Value ?? "";
+
+        string? name = null, home = null;
+        foreach (string line in passwd.Split('\n'))
+        {
+            string[] f = line.Split(':');
+            if (f.Length >= 7 && f[2] == uid.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                (name, home) = (f[0], f[5]);
+                break;
+            }
+        }
+        name ??= env.GetValueOrDefault("USER") ?? uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        home ??= env.GetValueOrDefault("HOME");
+
+        var homes = new SortedSet<string>(StringComparer.Ordinal) { "/root" };
+        if (home is { Length: > 1 })
+            homes.Add(home.TrimEnd('/'));
+        try
+        {
+            foreach (string dir in Directory.EnumerateDirectories("/home"))
+                homes.Add(dir);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+
+        (uint, uint)? sandbox = null;
+        if (Planner.PasswdLookup(passwd, "sandbox") is (uint suid, _))
+            sandbox = (suid, Planner.GroupLookup(group, "sandbox") ?? suid);
+
+        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, sandbox);
+    }
+
+    public static HostPathKind PathKind(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+                return HostPathKind.Directory;
+            if (File.Exists(path))
+                return HostPathKind.File;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return HostPathKind.Missing;
+    }
+
+    private static string ReadOrEmpty(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+}

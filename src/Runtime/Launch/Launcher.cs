@@ -1,0 +1,247 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Sandboxrun.Interop;
+using Sandboxrun.Plan;
+
+namespace Sandboxrun.Launch;
+
+/// <summary>How a launch ended: the exit status sandboxrun returns and, for setup failures, why.</summary>
+internal readonly record struct LaunchResult(int ExitCode, string? Error)
+{
+    public bool SetupFailed => Error is not null;
+}
+
+/// <summary>
+/// Starts a sandbox from a plan. The numbered steps match the sequence drawn in Native/stage.c:
+///   [1] clone3 through the native stage (the child never returns into managed code)
+///   [2] write the child's id maps, then release it with one byte on the sync pipe
+///   [3] read the error pipe: a (step, errno) report, or EOF once the agent has exec'd
+///   [4] wait for pid 1 through its pidfd; its status is the agent's
+/// Must be called on a thread that outlives the sandbox: PR_SET_PDEATHSIG fires when the
+/// thread that cloned the child exits, not the process (prctl(2)).
+/// </summary>
+internal sealed unsafe class Launcher
+{
+    private readonly SandboxPlan _plan;
+    private int _pidfd = -1;
+
+    public Launcher(SandboxPlan plan) => _plan = plan;
+
+    /// <summary>The sandbox's pid 1 as the host sees it (0 before start).</summary>
+    public int Pid { get; private set; }
+
+    /// <summary>Sends a signal to pid 1, which forwards it to the agent. Returns 0 or errno.</summary>
+    public int Signal(int signal) => _pidfd < 0 ? (int)Errno.ESRCH : Interop.Interop.Process.SendSignal(_pidfd, signal);
+
+    /// <summary>Starts the sandbox and waits for it to end.</summary>
+    public LaunchResult Run(int ptySlave = -1, Action? started = null)
+    {
+        (int syncRead, int syncWrite) = Interop.Interop.Files.Pipe();
+        (int errRead, int errWrite) = Interop.Interop.Files.Pipe();
+        int childEndsOpen = 2;
+        try
+        {
+            int pid;
+            int pidfd;
+            using (var arena = new NativeArena())
+            {
+                NativePlan* native = BuildNative(arena, syncRead, syncWrite, errRead, errWrite, ptySlave);
+                pid = NativeStage.Spawn(native, &pidfd); // [1]
+            }
+            if (pid < 0)
+                return Failed($"clone3 failed: {ErrnoText.Describe(-pid)}{CloneHint(-pid)}");
+            Pid = pid;
+            _pidfd = pidfd;
+
+            Interop.Interop.Files.Close(syncRead);
+            Interop.Interop.Files.Close(errWrite);
+            childEndsOpen = 0;
+
+            string? mapError = WriteIdMaps(pid); // [2]
+            if (mapError is null && Interop.Interop.Files.WriteAll(syncWrite, "G"u8) is int werr and not 0)
+                mapError = $"releasing the sandbox: {ErrnoText.Describe(werr)}";
+            Interop.Interop.Files.Close(syncWrite);
+            syncWrite = -1;
+            if (mapError is not null)
+            {
+                Interop.Interop.Process.SendSignal(pidfd, 9);
+                Interop.Interop.Process.WaitExit(pidfd, out _, out _);
+                return Failed(mapError);
+            }
+
+            Span<byte> report = stackalloc byte[sizeof(NativeReport)]; // [3]
+            int got = Interop.Interop.Files.ReadFull(errRead, report);
+            NativeReport? failure = got == report.Length ? MemoryMarshal.Read<NativeReport>(report) : null;
+            if (failure is null)
+                started?.Invoke();
+
+            int waitErr = Interop.Interop.Process.WaitExit(pidfd, out int code, out int status); // [4]
+            _pidfd = -1;
+            Interop.Interop.Files.Close(pidfd);
+            if (failure is NativeReport f)
+                return Describe(f);
+            if (waitErr != 0)
+                return Failed($"waiting for the sandbox: {ErrnoText.Describe(waitErr)}");
+            // CLD_EXITED = 1: pid 1 exited with the agent's status; killed otherwise (only SIGKILL reaches it).
+            return new LaunchResult(code == 1 ? status : 128 + status, null);
+        }
+        finally
+        {
+            if (childEndsOpen > 0)
+            {
+                Interop.Interop.Files.Close(syncRead);
+                Interop.Interop.Files.Close(errWrite);
+            }
+            Interop.Interop.Files.Close(syncWrite);
+            Interop.Interop.Files.Close(errRead);
+        }
+    }
+
+    private string? WriteIdMaps(int pid)
+    {
+        Identity id = _plan.Identity;
+        string proc = $"/proc/{pid}/";
+        if (id.DenySetgroups && Interop.Interop.Files.WriteProcFile(proc + "setgroups", "deny") is int e1 and not 0)
+            return $"writing {proc}setgroups: {ErrnoText.Describe(e1)}";
+        if (Interop.Interop.Files.WriteProcFile(proc + "uid_map", id.UidMap) is int e2 and not 0)
+            return $"writing {proc}uid_map ({id.UidMap.Trim().Replace('\n', ',')}): {ErrnoText.Describe(e2)}";
+        if (Interop.Interop.Files.WriteProcFile(proc + "gid_map", id.GidMap) is int e3 and not 0)
+            return $"writing {proc}gid_map ({id.GidMap.Trim().Replace('\n', ',')}): {ErrnoText.Describe(e3)}";
+        return null;
+    }
+
+    private LaunchResult Describe(NativeReport r)
+    {
+        if (r.Step == (int)StageStep.Exec)
+        {
+            string cmd = _plan.Exec.File;
+            return r.Errno == (int)Errno.ENOENT
+                ? new LaunchResult(127, $"{cmd}: command not found")
+                : new LaunchResult(126, $"{cmd}: cannot execute: {ErrnoText.Describe(r.Errno)}");
+        }
+        string step = r.Step >= NativeStage.FirstOpStep && r.Step - NativeStage.FirstOpStep < _plan.Ops.Length
+            ? _plan.Ops[r.Step - NativeStage.FirstOpStep].Description
+            : ((StageStep)r.Step).ToString();
+        return Failed($"setup failed at step '{step}': {ErrnoText.Describe(r.Errno)}{StepHint(r)}");
+    }
+
+    private static LaunchResult Failed(string message) => new(125, message);
+
+    private static string CloneHint(int errno) => errno switch
+    {
+        (int)Errno.EPERM or (int)Errno.ENOSPC or (int)Errno.EUSERS =>
+            " (hint: user namespaces may be disabled or exhausted: check /proc/sys/user/max_user_namespaces, kernel.apparmor_restrict_unprivileged_userns)",
+        (int)Errno.ENOSYS => " (hint: clone3 needs Linux 5.3+)",
+        _ => "",
+    };
+
+    private string StepHint(NativeReport r)
+    {
+        if (r.Step == (int)StageStep.Landlock)
+            return " (hint: Landlock needs Linux 5.13+ with landlock in the lsm= list)";
+        if (r.Step >= NativeStage.FirstOpStep && r.Step - NativeStage.FirstOpStep < _plan.Ops.Length)
+        {
+            SetupOp op = _plan.Ops[r.Step - NativeStage.FirstOpStep];
+            if (op.Kind == SetupOpKind.Mount && r.Errno == (int)Errno.EACCES)
+                return $" (hint: the sandbox's user cannot reach {op.A}; check the permissions of its parent directories)";
+            if (op.Kind is SetupOpKind.Mkdir or SetupOpKind.MkFile && r.Errno == (int)Errno.EROFS)
+                return $" (hint: {op.Path} must exist on the host: its parent is bound read-only)";
+        }
+        return "";
+    }
+
+    private NativePlan* BuildNative(NativeArena arena, int syncRead, int syncWrite, int errRead, int errWrite, int ptySlave)
+    {
+        SandboxPlan p = _plan;
+        NativePlan* n = arena.Alloc<NativePlan>(1);
+        n->CloneFlags = (ulong)p.Namespaces;
+
+        NativeOp* ops = arena.Alloc<NativeOp>(p.Ops.Length);
+        for (int i = 0; i < p.Ops.Length; i++)
+        {
+            SetupOp op = p.Ops[i];
+            NativeOp* o = &ops[i];
+            o->Kind = (int)op.Kind;
+            o->Step = NativeStage.FirstOpStep + i;
+            o->OpFlags = (uint)((op.OkIfExists ? NativeOpFlags.OkIfExists : 0) | (op.Optional ? NativeOpFlags.Optional : 0));
+            o->Mode = op.Mode;
+            o->Flags = op.Kind switch
+            {
+                SetupOpKind.Mount => (ulong)op.Flags,
+                SetupOpKind.SetAttr => op.Recursive ? 0x8000u /* AT_RECURSIVE */ : 0u,
+                SetupOpKind.Umount => op.UmountFlags,
+                _ => 0,
+            };
+            o->AttrSet = (ulong)op.AttrSet;
+            o->AttrClr = (ulong)op.AttrClear;
+            o->Path = arena.Str(op.Path);
+            o->A = arena.Str(op.A);
+            o->B = arena.Str(op.B);
+            o->C = arena.Str(op.C);
+            if (!op.Data.IsDefaultOrEmpty)
+            {
+                o->Data = arena.Bytes(op.Data.AsSpan());
+                o->Len = (ulong)op.Data.Length;
+            }
+            o->Fd = -1;
+        }
+        n->Ops = ops;
+        n->NOps = (uint)p.Ops.Length;
+
+        NativeRlimit* rl = arena.Alloc<NativeRlimit>(p.Limits.Length);
+        for (int i = 0; i < p.Limits.Length; i++)
+            rl[i] = new NativeRlimit { Resource = p.Limits[i].Resource, Soft = p.Limits[i].Soft, Hard = p.Limits[i].Hard };
+        n->Rlimits = rl;
+        n->NRlimits = (uint)p.Limits.Length;
+
+        uint* groups = arena.Alloc<uint>(p.Identity.Groups.Length);
+        for (int i = 0; i < p.Identity.Groups.Length; i++)
+            groups[i] = p.Identity.Groups[i];
+        n->Groups = groups;
+        n->NGroups = (uint)p.Identity.Groups.Length;
+        n->SetGroups = p.Identity.SetGroups ? 1 : 0;
+        n->Uid = p.Identity.Uid;
+        n->Gid = p.Identity.Gid;
+
+        if (!p.Seccomp.IsDefaultOrEmpty)
+        {
+            SeccompInstruction* prog = arena.Alloc<SeccompInstruction>(p.Seccomp.Length);
+            for (int i = 0; i < p.Seccomp.Length; i++)
+                prog[i] = p.Seccomp[i];
+            n->Bpf = prog;
+            n->BpfLen = (uint)p.Seccomp.Length;
+        }
+
+        n->ExecFile = arena.Str(p.Exec.File);
+        n->SearchPath = arena.StrArray(p.Exec.SearchPath);
+        n->Argv = arena.StrArray(p.Exec.Argv);
+        n->Envp = arena.StrArray([.. p.Exec.Environment.Select(kv => $"{kv.Key}={kv.Value}")]);
+
+        n->LandlockFd = -1;
+        n->PtyFd = ptySlave;
+        n->PreserveFds = p.PreserveFds;
+        n->SyncFd = syncRead;
+        n->SyncParentFd = syncWrite;
+        n->ErrFd = errWrite;
+        n->ErrParentFd = errRead;
+        for (int i = 0; i < 8; i++)
+            n->KeepFds[i] = -1;
+        return n;
+    }
+}
+
+/// <summary>Text helpers for the launch's messages.</summary>
+internal static class LaunchText
+{
+    public static string Quote(IEnumerable<string> argv)
+    {
+        var sb = new StringBuilder();
+        foreach (string a in argv)
+        {
+            if (sb.Length > 0)
+                sb.Append(' ');
+            sb.Append(a.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"') ? $"'{a.Replace("'", "'\\''", StringComparison.Ordinal)}'" : a);
+        }
+        return sb.ToString();
+    }
+}

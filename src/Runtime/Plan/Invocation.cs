@@ -1,0 +1,38 @@
+using System.Collections.Immutable;
+
+namespace Sandboxrun.Plan;
+
+/// <summary>What the user asked for on the command line (beyond the policy).</summary>
+internal sealed record Invocation(
+    ImmutableArray<string> Command,
+    // -e KEY=VALUE (Value set) or -e KEY (Value null: take the host's value).
+    ImmutableArray<KeyValuePair<string, string?>> Environment,
+    string Workdir,
+    string? Name,
+    int PreserveFds,
+    bool Terminal);
+
+internal enum HostPathKind
+{
+    Missing,
+    Directory,
+    File,
+    Other,
+}
+
+/// <summary>Facts about the host the planner needs, gathered once by HostProbe (fake in tests).</summary>
+internal sealed record HostFacts(
+    uint Uid,
+    uint Gid,
+    string UserName,
+    string? Home,
+    ImmutableArray<string> HomeDirectories,
+    string PasswdText,
+    string GroupText,
+    ImmutableDictionary<string, string> Environment,
+    Func<string, HostPathKind> PathKind,
+    // uid/gid of the host's `sandbox` account, if it has one.
+    (uint Uid, uint Gid)? SandboxAccount)
+{
+    public bool IsRoot => Uid == 0;
+}

@@ -1,0 +1,16 @@
+using System.Collections.Immutable;
+
+namespace Sandboxrun.Seccomp;
+
+/// <summary>Which seccomp return actions the running kernel supports (seccomp(2), SECCOMP_GET_ACTION_AVAIL).</summary>
+public static class SeccompSupport
+{
+    public static readonly ImmutableArray<(string Name, uint Action)> Actions =
+    [
+        ("kill_process", 0x80000000), ("kill_thread", 0x00000000), ("trap", 0x00030000), ("errno", 0x00050000),
+        ("user_notif", 0x7fc00000), ("trace", 0x7ff00000), ("log", 0x7ffc0000), ("allow", 0x7fff0000),
+    ];
+
+    public static ImmutableArray<(string Name, bool Available)> Probe() =>
+        [.. Actions.Select(a => (a.Name, Interop.Seccomp.ActionAvailable(a.Action) == 0))];
+}
