@@ -29,7 +29,7 @@ internal static class RunCommand
             foreach (Notice n in plan.Notices)
                 Console.Error.WriteLine("sandboxrun: notice: " + n);
 
-        var launcher = new Launcher(plan);
+        var launcher = new Launcher(plan, options.Quiet ? null : m => Console.Error.WriteLine("sandboxrun: notice: " + m));
         var registrations = new List<PosixSignalRegistration>();
         try
         {

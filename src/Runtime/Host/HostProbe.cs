@@ -46,7 +46,7 @@ internal static class HostProbe
         if (Planner.PasswdLookup(passwd, "sandbox") is (uint suid, _))
             sandbox = (suid, Planner.GroupLookup(group, "sandbox") ?? suid);
 
-        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, sandbox);
+        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, Owner, sandbox);
     }
 
     public static HostPathKind PathKind(string path)
@@ -61,6 +61,16 @@ internal static class HostProbe
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return HostPathKind.Missing;
+    }
+
+    public static (uint Uid, uint Gid)? Owner(string path)
+    {
+        unsafe
+        {
+            Tmds.Linux.stat st;
+            fixed (byte* p = System.Text.Encoding.UTF8.GetBytes(path + "\0"))
+                return Tmds.Linux.LibC.stat(p, &st) == 0 ? ((uint)st.st_uid, (uint)st.st_gid) : null;
+        }
     }
 
     private static string ReadOrEmpty(string path)

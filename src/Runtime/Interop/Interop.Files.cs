@@ -86,6 +86,15 @@ internal static partial class Interop
             }
         }
 
+        /// <summary>open(O_RDONLY|O_CLOEXEC): the fd, or -errno.</summary>
+        public static int OpenReadOnly(string path)
+        {
+            int fd;
+            fixed (byte* p = System.Text.Encoding.UTF8.GetBytes(path + "\0"))
+                fd = LibC.open(p, LibC.O_RDONLY | LibC.O_CLOEXEC);
+            return fd < 0 ? -Marshal.GetLastPInvokeError() : fd;
+        }
+
         public static bool IsTerminal(int fd) => LibC.isatty(fd) == 1;
 
         public static uint GetUid() => LibC.getuid();

@@ -23,9 +23,11 @@ internal readonly record struct LaunchResult(int ExitCode, string? Error)
 internal sealed unsafe class Launcher
 {
     private readonly SandboxPlan _plan;
+    private readonly Action<string>? _notice;
     private int _pidfd = -1;
 
-    public Launcher(SandboxPlan plan) => _plan = plan;
+    /// <param name="notice">Told, before the agent starts, of anything prepared with a weaker fallback.</param>
+    public Launcher(SandboxPlan plan, Action<string>? notice = null) => (_plan, _notice) = (plan, notice);
 
     /// <summary>The sandbox's pid 1 as the host sees it (0 before start).</summary>
     public int Pid { get; private set; }
@@ -36,6 +38,70 @@ internal sealed unsafe class Launcher
     /// <summary>Starts the sandbox and waits for it to end.</summary>
     public LaunchResult Run(int ptySlave = -1, Action? started = null)
     {
+        int[] detached = PrepareDetachedMounts();
+        try
+        {
+            return RunWith(detached, ptySlave, started);
+        }
+        finally
+        {
+            foreach (int fd in detached)
+                Interop.Interop.Files.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// Idmapped copies of host trees (the working directory when root runs the agent as
+    /// `sandbox`): only the initial user namespace may idmap a host filesystem, so the
+    /// supervisor makes them and the child attaches them with move_mount.
+    /// </summary>
+    private int[] PrepareDetachedMounts()
+    {
+        var fds = new int[_plan.DetachedMounts.Length];
+        for (int i = 0; i < fds.Length; i++)
+        {
+            DetachedMount m = _plan.DetachedMounts[i];
+            fds[i] = -1;
+            int holderPidfd;
+            int holder = NativeStage.SpawnUserNamespaceHolder(&holderPidfd);
+            if (holder < 0)
+            {
+                Fallback($"idmapped mount of {m.HostPath}: user namespace: {ErrnoText.Describe(-holder)}");
+                continue;
+            }
+            try
+            {
+                string proc = $"/proc/{holder}/";
+                int err = Interop.Interop.Files.WriteProcFile(proc + "uid_map", m.UidMap);
+                if (err == 0)
+                    err = Interop.Interop.Files.WriteProcFile(proc + "gid_map", m.GidMap);
+                int nsFd = err == 0 ? Interop.Interop.Files.OpenReadOnly(proc + "ns/user") : -err;
+                if (nsFd < 0)
+                {
+                    Fallback($"idmapped mount of {m.HostPath}: id maps: {ErrnoText.Describe(-nsFd)}");
+                    continue;
+                }
+                int fd = Interop.Interop.Mount.OpenIdmappedTree(m.HostPath, nsFd);
+                Interop.Interop.Files.Close(nsFd);
+                if (fd < 0)
+                    Fallback($"idmapped mount of {m.HostPath}: {ErrnoText.Describe(-fd)}");
+                else
+                    fds[i] = fd;
+            }
+            finally
+            {
+                Interop.Interop.Process.SendSignal(holderPidfd, 9);
+                Interop.Interop.Process.WaitExit(holderPidfd, out _, out _);
+                Interop.Interop.Files.Close(holderPidfd);
+            }
+        }
+        return fds;
+    }
+
+    private void Fallback(string message) => _notice?.Invoke(message + "; using a plain bind (the agent may lack write access)");
+
+    private LaunchResult RunWith(int[] detached, int ptySlave, Action? started)
+    {
         (int syncRead, int syncWrite) = Interop.Interop.Files.Pipe();
         (int errRead, int errWrite) = Interop.Interop.Files.Pipe();
         int childEndsOpen = 2;
@@ -45,7 +111,7 @@ internal sealed unsafe class Launcher
             int pidfd;
             using (var arena = new NativeArena())
             {
-                NativePlan* native = BuildNative(arena, syncRead, syncWrite, errRead, errWrite, ptySlave);
+                NativePlan* native = BuildNative(arena, detached, syncRead, syncWrite, errRead, errWrite, ptySlave);
                 pid = NativeStage.Spawn(native, &pidfd); // [1]
             }
             if (pid < 0)
@@ -150,7 +216,7 @@ internal sealed unsafe class Launcher
         return "";
     }
 
-    private NativePlan* BuildNative(NativeArena arena, int syncRead, int syncWrite, int errRead, int errWrite, int ptySlave)
+    private NativePlan* BuildNative(NativeArena arena, int[] detached, int syncRead, int syncWrite, int errRead, int errWrite, int ptySlave)
     {
         SandboxPlan p = _plan;
         NativePlan* n = arena.Alloc<NativePlan>(1);
@@ -183,7 +249,7 @@ internal sealed unsafe class Launcher
                 o->Data = arena.Bytes(op.Data.AsSpan());
                 o->Len = (ulong)op.Data.Length;
             }
-            o->Fd = -1;
+            o->Fd = op.DetachedMount >= 0 ? detached[op.DetachedMount] : -1;
         }
         n->Ops = ops;
         n->NOps = (uint)p.Ops.Length;
@@ -224,8 +290,10 @@ internal sealed unsafe class Launcher
         n->SyncParentFd = syncWrite;
         n->ErrFd = errWrite;
         n->ErrParentFd = errRead;
+        if (detached.Length > 8)
+            throw new SandboxSetupException("plan", (int)Errno.E2BIG, "more than 8 detached mounts");
         for (int i = 0; i < 8; i++)
-            n->KeepFds[i] = -1;
+            n->KeepFds[i] = i < detached.Length ? detached[i] : -1;
         return n;
     }
 }

@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -223,7 +224,11 @@ static int run_op(const struct sbr_op *op)
         rc = rmdir(op->path);
         break;
     case SBR_OP_MOVE_MOUNT:
-        rc = syscall(SYS_move_mount, (int)op->fd, "", AT_FDCWD, op->path, SBR_MOVE_MOUNT_F_EMPTY_PATH);
+        // A detached (idmapped) mount prepared by the supervisor; without one, a plain bind of a.
+        if (op->fd >= 0)
+            rc = syscall(SYS_move_mount, (int)op->fd, "", AT_FDCWD, op->path, SBR_MOVE_MOUNT_F_EMPTY_PATH);
+        else
+            rc = syscall(SYS_mount, op->a, op->path, NULL, (unsigned long)(MS_BIND | MS_REC), NULL);
         break;
     default:
         errno = EINVAL;
@@ -281,8 +286,15 @@ static void exec_agent(const struct sbr_plan *p)
         for (size_t i = 0; i <= flen; i++)
             buf[dlen + 1 + i] = file[i];
         execve(buf, p->argv, p->envp);
+        if (errno == EACCES) {
+            // A directory of PATH the agent cannot search is not the command refusing to run.
+            int saved = errno;
+            if (access(*dir, X_OK) == 0)
+                saw_eacces = 1;
+            errno = saved;
+        }
         if (errno == EACCES)
-            saw_eacces = 1;
+            continue;
         else if (errno != ENOENT && errno != ENOTDIR)
             return;
     }

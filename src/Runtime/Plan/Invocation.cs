@@ -31,6 +31,7 @@ internal sealed record HostFacts(
     string GroupText,
     ImmutableDictionary<string, string> Environment,
     Func<string, HostPathKind> PathKind,
+    Func<string, (uint Uid, uint Gid)?> Owner,
     // uid/gid of the host's `sandbox` account, if it has one.
     (uint Uid, uint Gid)? SandboxAccount)
 {

@@ -85,6 +85,12 @@ internal static class Planner
 
         Identity? identity = PlanIdentity(policy.Process, host, invocation, errors);
         string workdir = invocation.Workdir;
+        if (identity is { Home: "" })
+        {
+            // An account the host does not know gets the private /tmp (or the working directory) as home.
+            bool privateTmp = policy.Filesystem.ReadWrite.Any(p => p.Path == "/tmp");
+            identity = identity with { Home = privateTmp ? "/tmp" : policy.Filesystem.IncludeWorkdir ? workdir : "/" };
+        }
         if (!workdir.StartsWith('/'))
             errors.Add(new PlanError(2, $"working directory must be absolute: {workdir}"));
 
@@ -394,11 +400,19 @@ internal static class Planner
                 errors.Add(new PlanError(125, $"the working directory {workdir} is not a directory on this host"));
                 return;
             }
-            var ops = new List<SetupOp>
+            var ops = new List<SetupOp>();
+            if (host.IsRoot && host.Owner(workdir) is (uint ownerUid, uint ownerGid) && ownerUid != identity.Uid)
             {
-                SetupOp.Mount(Old + workdir, New + workdir, null, MountFlags.Bind | MountFlags.Recursive, null, $"bind the working directory {workdir} (read-write)"),
-                SetupOp.SetAttr(New + workdir, Attr(readOnly: false), recursive: true, $"make {workdir} nosuid"),
-            };
+                // Root runs the agent as an unprivileged uid: show the directory's owner as the
+                // agent through an idmapped mount, so it can work there without owning host files.
+                DetachedMounts.Add(new DetachedMount(workdir, $"{ownerUid} {identity.Uid} 1\n", $"{ownerGid} {identity.Gid} 1\n"));
+                ops.Add(SetupOp.MoveMount(DetachedMounts.Count - 1, New + workdir, $"attach the working directory {workdir} (read-write, owner {ownerUid} shown as {identity.UserName})") with { A = Old + workdir });
+            }
+            else
+            {
+                ops.Add(SetupOp.Mount(Old + workdir, New + workdir, null, MountFlags.Bind | MountFlags.Recursive, null, $"bind the working directory {workdir} (read-write)"));
+            }
+            ops.Add(SetupOp.SetAttr(New + workdir, Attr(readOnly: false), recursive: true, $"make {workdir} nosuid"));
             AddPlacement(workdir, 1, ops, writable: true);
         }
 

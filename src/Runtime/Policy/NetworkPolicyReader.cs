@@ -252,7 +252,7 @@ internal static class NetworkPolicyReader
                 matchPath = YamlValues.Join(itemPath, "allow");
             }
 
-            if (ReadMatch(fields.Diag, match, matchPath) is { } rule)
+            if (ReadMatch(fields.Diag, match, matchPath, fields.Diag.At(item)) is { } rule)
             {
                 rules.Add(rule);
             }
@@ -262,7 +262,7 @@ internal static class NetworkPolicyReader
     }
 
     /// <summary>method (default any), path glob (default any) and query globs of one L7 rule.</summary>
-    private static L7Rule? ReadMatch(PolicyDiagnostics diag, YamlNode node, string path)
+    private static L7Rule? ReadMatch(PolicyDiagnostics diag, YamlNode node, string path, SourceLocation ruleLocation)
     {
         if (YamlFields.Open(diag, node, path, MatchKeys) is not { } fields)
         {
@@ -299,7 +299,7 @@ internal static class NetworkPolicyReader
             }
         }
 
-        return new L7Rule(method, glob, query.DrainToImmutable(), diag.At(fields.Node));
+        return new L7Rule(method, glob, query.DrainToImmutable(), ruleLocation);
     }
 
     private static BinaryRef? ReadBinary(PolicyDiagnostics diag, YamlNode node, string path)
