@@ -46,7 +46,7 @@ internal static class HostProbe
         if (Planner.PasswdLookup(passwd, "sandbox") is (uint suid, _))
             sandbox = (suid, Planner.GroupLookup(group, "sandbox") ?? suid);
 
-        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, Owner, sandbox);
+        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, Owner, LinkTarget, sandbox);
     }
 
     public static HostPathKind PathKind(string path)
@@ -61,6 +61,22 @@ internal static class HostProbe
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return HostPathKind.Missing;
+    }
+
+    public static string? LinkTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     public static (uint Uid, uint Gid)? Owner(string path)

@@ -364,12 +364,24 @@ __attribute__((noreturn)) static void agent_main(const struct sbr_plan *p)
 // pid 1: reap every child, forward signals to the agent, exit with the agent's status.
 __attribute__((noreturn)) static void init_main(const struct sbr_plan *p, pid_t agent)
 {
+    // pid 1 takes the agent's ids so it may forward signals to it (kill(2) needs a matching
+    // uid without CAP_KILL), then keeps nothing: no capabilities, not dumpable, so the agent
+    // cannot ptrace it; signals the agent sends it are consumed below and come back to it.
+    if (drop_bounding_set() < 0)
+        fail(p, SBR_STEP_CAPBSET);
+    if (p->set_groups && syscall(SYS_setgroups, p->ngroups, p->groups) < 0)
+        fail(p, SBR_STEP_SETGROUPS);
+    if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
+        fail(p, SBR_STEP_SETGID);
+    if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
+        fail(p, SBR_STEP_SETUID);
+    if (clear_capabilities() < 0)
+        fail(p, SBR_STEP_CAPSET);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail(p, SBR_STEP_NO_NEW_PRIVS);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     close(p->err_fd);
     syscall(SYS_close_range, 3, ~0U, 0);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    drop_bounding_set();
-    clear_capabilities();
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 
     uint64_t all = ~(uint64_t)0;
     for (;;) {

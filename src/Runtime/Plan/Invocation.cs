@@ -32,6 +32,8 @@ internal sealed record HostFacts(
     ImmutableDictionary<string, string> Environment,
     Func<string, HostPathKind> PathKind,
     Func<string, (uint Uid, uint Gid)?> Owner,
+    // The target of a symbolic link, or null when the path is not one.
+    Func<string, string?> LinkTarget,
     // uid/gid of the host's `sandbox` account, if it has one.
     (uint Uid, uint Gid)? SandboxAccount)
 {

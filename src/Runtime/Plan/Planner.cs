@@ -32,6 +32,9 @@ internal static class Planner
     /// <summary>Host trees never shown through a bind of the host root: kernel state and daemon sockets.</summary>
     public static readonly ImmutableArray<string> SystemMasks = ["/sys", "/run"];
 
+    /// <summary>Top-level links of a merged-/usr host (/bin -> usr/bin), recreated on a tmpfs root.</summary>
+    private static readonly string[] s_rootLinks = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
     private static readonly string[] s_devices = ["null", "zero", "full", "random", "urandom", "tty"];
     private static readonly string[] s_procReadOnly = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
     private static readonly string[] s_procMasked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"];
@@ -281,6 +284,8 @@ internal static class Planner
         private readonly List<(string Target, int Order, List<SetupOp> Ops)> _placements = [];
         private readonly List<(string Path, bool Writable)> _visible = [];
         private readonly List<string> _hidden = [];
+        private readonly HashSet<string> _links = new(StringComparer.Ordinal);
+        private bool _emptyFileStaged;
 
         public ImmutableArray<DetachedMount>.Builder DetachedMounts { get; } = ImmutableArray.CreateBuilder<DetachedMount>();
 
@@ -317,6 +322,8 @@ internal static class Planner
             }
 
             bool privateTmp = fs.ReadWrite.Any(p => p.Path == "/tmp");
+            if (!rootBound)
+                AddRootLinks();
             foreach (PolicyPath p in fs.ReadOnly)
                 AddPolicyBind(p, writable: false, privateTmp);
             foreach (PolicyPath p in fs.ReadWrite)
@@ -339,10 +346,11 @@ internal static class Planner
 
             AddAccounts();
 
+            // Mount points are created where missing (EEXIST is fine): a target may sit in a
+            // tmpfs mounted by an earlier, shallower placement (the working directory in /tmp).
             foreach (var placement in _placements.OrderBy(p => Depth(p.Target)).ThenBy(p => p.Order))
             {
-                if (!rootBound)
-                    ops.AddRange(MountPoints(placement.Target, placement.Ops[0]));
+                ops.AddRange(MountPoints(placement.Target, placement.Ops[0]));
                 ops.AddRange(placement.Ops);
             }
 
@@ -368,10 +376,29 @@ internal static class Planner
         private static MountAttributes Attr(bool readOnly) =>
             MountAttributes.NoSuid | MountAttributes.NoDev | (readOnly ? MountAttributes.ReadOnly : MountAttributes.None);
 
+        /// <summary>
+        /// On a tmpfs root, a host whose /bin, /lib64... are links into /usr gets the same links
+        /// when their target is shown: without /lib64 no dynamically linked program can start.
+        /// </summary>
+        private void AddRootLinks()
+        {
+            var listed = fs.ReadOnly.Concat(fs.ReadWrite).Select(p => p.Path).ToList();
+            foreach (string link in s_rootLinks)
+            {
+                if (host.LinkTarget(link) is not string target)
+                    continue;
+                string absolute = target.StartsWith('/') ? target : "/" + target;
+                if (!listed.Any(l => l != link && IsUnder(absolute, l)))
+                    continue;
+                _placements.Add((link, 0, [SetupOp.Symlink(target, New + link)]));
+                _links.Add(link);
+            }
+        }
+
         private void AddPolicyBind(PolicyPath p, bool writable, bool privateTmp)
         {
             string path = p.Path;
-            if (path == "/")
+            if (path == "/" || _links.Contains(path))
                 return;
             // Fresh /proc and a minimal /dev are always mounted; their access rights are
             // narrowed by the Landlock layer, not by binding host devices.
@@ -475,11 +502,23 @@ internal static class Planner
                 ? [SetupOp.Mount("tmpfs", New + path, "tmpfs", MountFlags.ReadOnly | MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, "mode=0755,size=4k", $"mask {path}")]
                 :
                 [
-                    SetupOp.Mount(Old + "/dev/null", New + path, null, MountFlags.Bind, null, $"mask {path}"),
+                    .. StageEmptyFile(),
+                    SetupOp.Mount(EmptyFile, New + path, null, MountFlags.Bind, null, $"mask {path}"),
                     SetupOp.SetAttr(New + path, Attr(readOnly: true) | MountAttributes.NoExec, recursive: false, $"make the mask of {path} read-only"),
                 ];
             _placements.Add((path, order, ops));
             _hidden.Add(path);
+        }
+
+        /// <summary>An empty, read-only regular file in the staging tmpfs that file masks are bound from.</summary>
+        private const string EmptyFile = "/empty";
+
+        private IEnumerable<SetupOp> StageEmptyFile()
+        {
+            if (_emptyFileStaged)
+                return [];
+            _emptyFileStaged = true;
+            return [SetupOp.WriteFile(EmptyFile, [], mode: 0x124 /* 0444 */)];
         }
 
         /// <summary>passwd/group entries for an identity the host does not know (`sandbox`).</summary>
@@ -530,7 +569,7 @@ internal static class Planner
 
         private bool IsHidden(string path) => _hidden.Any(h => IsUnder(path, h));
 
-        /// <summary>Directories (and the file) a placement needs on a tmpfs root; EEXIST is fine.</summary>
+        /// <summary>Directories a placement needs (and the target itself unless it is a file); EEXIST is fine.</summary>
         private static IEnumerable<SetupOp> MountPoints(string target, SetupOp first)
         {
             string[] parts = target.Split('/', StringSplitOptions.RemoveEmptyEntries);
@@ -540,7 +579,7 @@ internal static class Planner
                 path += "/" + parts[i];
                 yield return SetupOp.Mkdir(path);
             }
-            if (first.Kind != SetupOpKind.MkFile && parts.Length > 0)
+            if (first.Kind is not (SetupOpKind.MkFile or SetupOpKind.Symlink or SetupOpKind.WriteFile) && parts.Length > 0)
                 yield return SetupOp.Mkdir(New + target);
         }
 

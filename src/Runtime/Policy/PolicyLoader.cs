@@ -65,10 +65,9 @@ public static class PolicyLoader
         {
             value = YamlInput.Load(text.TrimStart('\uFEFF'), diag) is { } root ? read(root, diag) : null;
         }
-#pragma warning disable CA1031 // Parse's contract is to never throw on input; a reader bug must still come back as an error.
         catch (Exception ex) when (ex is not OutOfMemoryException)
-#pragma warning restore CA1031
         {
+            // Parse never throws on input, so even a bug in a reader comes back as an error.
             diag.Error(new SourceLocation(sourceName, 0, 0), "", $"internal error while reading the policy ({ex.GetType().Name}: {ex.Message})");
             value = null;
         }
@@ -77,7 +76,7 @@ public static class PolicyLoader
     }
 
     private static readonly string TooLarge =
-        $"the file is larger than {(MaxPolicySize / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MiB";
+        $"the policy is larger than {(MaxPolicySize / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)} MiB";
 
     /// <summary>Reads a whole policy file as strict UTF-8; false with the reason in <paramref name="error"/>.</summary>
     private static bool TryReadFile(string path, out string text, [NotNullWhen(false)] out PolicyError? error)

@@ -191,14 +191,38 @@ internal static class PolicySyntax
 
         foreach (var (forbidden, what) in ForbiddenRanges)
         {
-            if (forbidden.BaseAddress.AddressFamily == network.BaseAddress.AddressFamily
-                && (forbidden.Contains(network.BaseAddress) || network.Contains(forbidden.BaseAddress)))
+            if (Overlaps(forbidden, network))
             {
                 return $"{normalized} overlaps the {what} range {forbidden}, which a policy may not allow";
             }
         }
 
         return null;
+    }
+
+    /// <summary>Two ranges overlap when they agree on the bits of the shorter prefix.</summary>
+    private static bool Overlaps(IPNetwork a, IPNetwork b)
+    {
+        if (a.BaseAddress.AddressFamily != b.BaseAddress.AddressFamily)
+        {
+            return false;
+        }
+
+        Span<byte> x = stackalloc byte[16];
+        Span<byte> y = stackalloc byte[16];
+        a.BaseAddress.TryWriteBytes(x, out var length);
+        b.BaseAddress.TryWriteBytes(y, out _);
+        var bits = Math.Min(a.PrefixLength, b.PrefixLength);
+        for (var i = 0; i < length && bits > 0; i++, bits -= 8)
+        {
+            var mask = bits >= 8 ? 0xFF : 0xFF << (8 - bits) & 0xFF;
+            if ((x[i] & mask) != (y[i] & mask))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -28,7 +28,10 @@ internal sealed class YamlFields
     /// <summary>Every entry with a scalar key, in file order, null values included.</summary>
     public ImmutableArray<KeyValuePair<YamlScalarNode, YamlNode>> Entries { get; private set; }
 
-    /// <summary>Opens a mapping whose keys must be among <paramref name="allowed"/>; null when allowed is null means any key.</summary>
+    /// <summary>
+    /// Opens a mapping whose keys must be among <paramref name="allowed"/> (any key when it is null);
+    /// null, with an error reported, when the node is not a mapping.
+    /// </summary>
     public static YamlFields? Open(PolicyDiagnostics diag, YamlNode node, string path, string[]? allowed)
     {
         if (node is not YamlMappingNode mapping)
@@ -43,7 +46,7 @@ internal sealed class YamlFields
         {
             if (keyNode is not YamlScalarNode key || YamlValues.IsNull(keyNode))
             {
-                diag.Error(keyNode, path, $"expected a plain key, got {YamlValues.Describe(keyNode)}");
+                diag.Error(keyNode, path, $"expected a scalar key, got {YamlValues.Describe(keyNode)}");
                 continue;
             }
 
@@ -78,7 +81,11 @@ internal sealed class YamlFields
     public YamlNode? Required(string key)
     {
         var value = Value(key);
-        if (value is null)
+        if (value is null && byKey.TryGetValue(key, out var entry))
+        {
+            Diag.Error(entry.Value, PathOf(key), "expected a value, got null");
+        }
+        else if (value is null)
         {
             ReportMissing(key);
         }

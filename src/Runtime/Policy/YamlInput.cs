@@ -22,28 +22,50 @@ internal static class YamlInput
 
     public static YamlNode? Load(string text, PolicyDiagnostics diag)
     {
-        try
+        if (!Prescan(text, diag))
         {
-            if (!Prescan(text, diag))
-            {
-                return null;
-            }
-
-            var stream = new YamlStream();
-            stream.Load(new StringReader(text));
-            if (stream.Documents.Count == 0)
-            {
-                diag.Error(new SourceLocation(diag.Source, 1, 1), "", "the document is empty; expected a mapping that starts with version: 1");
-                return null;
-            }
-
-            return stream.Documents[0].RootNode;
-        }
-        catch (YamlException ex)
-        {
-            diag.Error(diag.At(ex.Start), "", $"invalid YAML: {FirstLine(ex.Message)}");
             return null;
         }
+
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (Exception ex) when (IsParserFailure(ex))
+        {
+            ReportSyntax(diag, ex, Mark.Empty);
+            return null;
+        }
+
+        if (stream.Documents.Count == 0)
+        {
+            diag.Error(new SourceLocation(diag.Source, 1, 1), "", "the document is empty; expected a mapping that starts with version: 1");
+            return null;
+        }
+
+        return stream.Documents[0].RootNode;
+    }
+
+    /// <summary>
+    /// YamlDotNet reports bad syntax as YamlException, but on some malformed input its scanner
+    /// throws InvalidOperationException instead (found by PolicyLoaderFuzzTests).
+    /// </summary>
+    private static bool IsParserFailure(Exception ex) =>
+        ex is YamlException or InvalidOperationException or ArgumentException or IndexOutOfRangeException or FormatException or OverflowException;
+
+    /// <summary>Reports a parser failure at its own position, or else just after the last event read.</summary>
+    private static void ReportSyntax(PolicyDiagnostics diag, Exception ex, Mark near)
+    {
+        var at = ex is YamlException yaml ? yaml.Start : near;
+        var location = diag.At(at);
+        if (location.Line < 1 || location.Column < 1)
+        {
+            location = location with { Line = Math.Max(1, location.Line), Column = Math.Max(1, location.Column) };
+        }
+
+        var message = ex is YamlException ? FirstLine(ex.Message) : "the text is not well-formed YAML";
+        diag.Error(location, "", $"invalid YAML: {message}");
     }
 
     private sealed class Frame(bool isMapping, string path, AnchorName anchor, long startCount)
@@ -79,9 +101,24 @@ internal static class YamlInput
         long count = 0;
         var ok = true;
 
-        while (parser.MoveNext())
+        var near = Mark.Empty;
+        while (true)
         {
+            try
+            {
+                if (!parser.MoveNext())
+                {
+                    break;
+                }
+            }
+            catch (Exception ex) when (IsParserFailure(ex))
+            {
+                ReportSyntax(diag, ex, near);
+                return false;
+            }
+
             var current = parser.Current!;
+            near = current.End;
             switch (current)
             {
                 case DocumentStart when ++documents > 1:
@@ -110,7 +147,7 @@ internal static class YamlInput
                     ok &= NodeDone(stack, null, current, diag);
                     break;
 
-                case YamlDotNet.Core.Events.Scalar scalar:
+                case Scalar scalar:
                     count++;
                     if (!scalar.Anchor.IsEmpty)
                     {
@@ -121,6 +158,14 @@ internal static class YamlInput
                     break;
 
                 case AnchorAlias alias:
+                    // YamlStream binds an alias to the latest node with that anchor, even one still
+                    // open, which would make the tree cyclic.
+                    if (stack.Any(f => f.Anchor == alias.Value))
+                    {
+                        diag.Error(diag.At(current.Start), "", $"alias *{alias.Value.Value} is inside the node it refers to");
+                        return false;
+                    }
+
                     if (!anchorSizes.TryGetValue(alias.Value.Value, out var size))
                     {
                         diag.Error(diag.At(current.Start), "", $"alias *{alias.Value.Value} refers to no anchor defined before it");
@@ -143,7 +188,7 @@ internal static class YamlInput
     }
 
     /// <summary>Records a finished node in its parent mapping; false when it was a duplicate key.</summary>
-    private static bool NodeDone(Stack<Frame> stack, YamlDotNet.Core.Events.Scalar? scalar, ParsingEvent node, PolicyDiagnostics diag)
+    private static bool NodeDone(Stack<Frame> stack, Scalar? scalar, ParsingEvent node, PolicyDiagnostics diag)
     {
         if (!stack.TryPeek(out var parent))
         {
