@@ -10,6 +10,8 @@ namespace Sandboxrun.Cli;
 internal static class RunCommand
 {
     /// <summary>Signals sandboxrun forwards to the agent (through pid 1).</summary>
+    private const int SigWinch = 28;
+
     internal static readonly int[] ForwardedSignals = [1 /* HUP */, 2 /* INT */, 3 /* QUIT */, 10 /* USR1 */, 12 /* USR2 */, 15 /* TERM */, 28 /* WINCH */];
 
     public static int Execute(ReadOnlySpan<string> args)
@@ -22,26 +24,31 @@ internal static class RunCommand
         if (policy is null)
             return 2;
 
-        (SandboxPlan? plan, int planExit) = MakePlan(policy, options);
-        if (plan is null)
-            return planExit;
-        if (!options.Quiet)
-            foreach (Notice n in plan.Notices)
-                Console.Error.WriteLine("sandboxrun: notice: " + n);
-
-        var launcher = new Launcher(plan, options.Quiet ? null : m => Console.Error.WriteLine("sandboxrun: notice: " + m));
+        TerminalRelay? terminal = null;
         var registrations = new List<PosixSignalRegistration>();
         try
         {
+            terminal = TerminalRelay.OpenIfTerminal();
+            (SandboxPlan? plan, int planExit) = MakePlan(policy, options, terminal?.SlavePath);
+            if (plan is null)
+                return planExit;
+            if (!options.Quiet)
+                foreach (Notice n in plan.Notices)
+                    Console.Error.WriteLine("sandboxrun: notice: " + n);
+
+            var launcher = new Launcher(plan, options.Quiet ? null : m => Console.Error.WriteLine("sandboxrun: notice: " + m));
             foreach (int sig in ForwardedSignals)
             {
                 registrations.Add(PosixSignalRegistration.Create((PosixSignal)sig, ctx =>
                 {
                     ctx.Cancel = true;
-                    launcher.Signal(sig);
+                    if (sig == SigWinch && terminal is not null)
+                        terminal.ResizeFromUser(); // the kernel signals the agent's foreground group
+                    else
+                        launcher.Signal(sig);
                 }));
             }
-            LaunchResult result = launcher.Run();
+            LaunchResult result = launcher.Run(terminal?.Slave ?? -1, terminal is null ? null : terminal.Start);
             if (result.Error is not null)
                 Console.Error.WriteLine("sandboxrun: " + result.Error);
             return result.ExitCode;
@@ -54,17 +61,18 @@ internal static class RunCommand
         {
             foreach (PosixSignalRegistration r in registrations)
                 r.Dispose();
+            terminal?.Dispose();
         }
     }
 
     /// <summary>The plan, or null and the exit status after printing why.</summary>
-    internal static (SandboxPlan? Plan, int ExitCode) MakePlan(SandboxPolicy policy, RunOptions options)
+    internal static (SandboxPlan? Plan, int ExitCode) MakePlan(SandboxPolicy policy, RunOptions options, string? console = null)
     {
         HostFacts host = HostProbe.Gather();
         string workdir = Path.GetFullPath(options.Workdir ?? Environment.CurrentDirectory).TrimEnd('/');
         if (workdir.Length == 0)
             workdir = "/";
-        var invocation = new Invocation(options.Command, options.Environment, workdir, options.Name, options.PreserveFds, Terminal: false);
+        var invocation = new Invocation(options.Command, options.Environment, workdir, options.Name, options.PreserveFds, console);
         PlanResult result = Planner.Plan(policy, invocation, host);
         if (result.Plan is not null)
             return (result.Plan, 0);

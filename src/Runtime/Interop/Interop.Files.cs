@@ -41,6 +41,23 @@ internal static partial class Interop
             return total;
         }
 
+        /// <summary>One read(2), retrying EINTR: bytes read, 0 at EOF, -errno on error.</summary>
+        public static int ReadSome(int fd, Span<byte> buffer)
+        {
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    long n = (long)LibC.read(fd, p, buffer.Length);
+                    if (n >= 0)
+                        return (int)n;
+                    int err = Marshal.GetLastPInvokeError();
+                    if (err != (int)Errno.EINTR)
+                        return -err;
+                }
+            }
+        }
+
         /// <summary>Writes all of <paramref name="data"/>, retrying EINTR; returns 0 or errno.</summary>
         public static int WriteAll(int fd, ReadOnlySpan<byte> data)
         {

@@ -260,6 +260,13 @@ static int clear_capabilities(void)
     return (int)syscall(SYS_capset, &hdr, data);
 }
 
+static int keep_only_cap_kill(void)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {{1u << CAP_KILL, 1u << CAP_KILL, 0}, {0, 0, 0}};
+    return (int)syscall(SYS_capset, &hdr, data);
+}
+
 static void exec_agent(const struct sbr_plan *p)
 {
     const char *file = p->exec_file;
@@ -319,8 +326,6 @@ __attribute__((noreturn)) static void agent_main(const struct sbr_plan *p)
         if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0)
             fail(p, SBR_STEP_RLIMIT);
     }
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        fail(p, SBR_STEP_PDEATHSIG);
     if (drop_bounding_set() < 0)
         fail(p, SBR_STEP_CAPBSET);
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
@@ -337,6 +342,10 @@ __attribute__((noreturn)) static void agent_main(const struct sbr_plan *p)
     // have been 0 (an unmapped id in a fresh user namespace), so clear them explicitly.
     if (clear_capabilities() < 0)
         fail(p, SBR_STEP_CAPSET);
+    // Armed after the id change, which clears it (commit_creds). If pid 1 is already gone the
+    // kernel has killed this namespace anyway.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail(p, SBR_STEP_PDEATHSIG);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail(p, SBR_STEP_NO_NEW_PRIVS);
     if (p->landlock_fd >= 0) {
@@ -364,18 +373,13 @@ __attribute__((noreturn)) static void agent_main(const struct sbr_plan *p)
 // pid 1: reap every child, forward signals to the agent, exit with the agent's status.
 __attribute__((noreturn)) static void init_main(const struct sbr_plan *p, pid_t agent)
 {
-    // pid 1 takes the agent's ids so it may forward signals to it (kill(2) needs a matching
-    // uid without CAP_KILL), then keeps nothing: no capabilities, not dumpable, so the agent
-    // cannot ptrace it; signals the agent sends it are consumed below and come back to it.
+    // pid 1 keeps only CAP_KILL (to forward signals to the agent, whose uid may differ) and
+    // keeps its ids: a change of ids would clear PR_SET_PDEATHSIG (commit_creds), and the
+    // death of the supervisor must still kill the sandbox. Not dumpable, so the agent cannot
+    // ptrace it; signals the agent sends it are consumed below and come back to the agent.
     if (drop_bounding_set() < 0)
         fail(p, SBR_STEP_CAPBSET);
-    if (p->set_groups && syscall(SYS_setgroups, p->ngroups, p->groups) < 0)
-        fail(p, SBR_STEP_SETGROUPS);
-    if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
-        fail(p, SBR_STEP_SETGID);
-    if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
-        fail(p, SBR_STEP_SETUID);
-    if (clear_capabilities() < 0)
+    if (keep_only_cap_kill() < 0)
         fail(p, SBR_STEP_CAPSET);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail(p, SBR_STEP_NO_NEW_PRIVS);

@@ -10,7 +10,8 @@ internal sealed record Invocation(
     string Workdir,
     string? Name,
     int PreserveFds,
-    bool Terminal);
+    // The host path of the pty the agent gets (/dev/pts/N), shown inside as /dev/console.
+    string? Console);
 
 internal enum HostPathKind
 {

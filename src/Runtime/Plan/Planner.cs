@@ -100,7 +100,7 @@ internal static class Planner
         if (errors.Count > 0 || identity is null)
             return new PlanResult(null, errors.ToImmutable());
 
-        var mounts = new MountPlanner(policy.Filesystem, host, workdir, identity, notices, errors);
+        var mounts = new MountPlanner(policy.Filesystem, host, workdir, invocation.Console, identity, notices, errors);
         ImmutableArray<SetupOp> ops = mounts.Build(invocation.Name ?? DefaultHostname);
         if (errors.Count > 0)
             return new PlanResult(null, errors.ToImmutable());
@@ -274,6 +274,7 @@ internal static class Planner
         FilesystemPolicy fs,
         HostFacts host,
         string workdir,
+        string? console,
         Identity identity,
         ImmutableArray<Notice>.Builder notices,
         ImmutableArray<PlanError>.Builder errors)
@@ -470,6 +471,12 @@ internal static class Planner
             {
                 ops.Add(SetupOp.MkFile($"{dev}/{d}"));
                 ops.Add(SetupOp.Mount($"{Old}/dev/{d}", $"{dev}/{d}", null, MountFlags.Bind, null, $"bind /dev/{d}"));
+            }
+            if (console is not null)
+            {
+                // ttyname(3) of the agent's terminal resolves through /dev/console, as in runc.
+                ops.Add(SetupOp.MkFile(dev + "/console"));
+                ops.Add(SetupOp.Mount(Old + console, dev + "/console", null, MountFlags.Bind, null, "bind the agent's terminal as /dev/console"));
             }
             ops.Add(SetupOp.Mkdir(dev + "/pts"));
             ops.Add(SetupOp.Mount("devpts", dev + "/pts", "devpts", MountFlags.NoSuid | MountFlags.NoExec, "newinstance,ptmxmode=0666,mode=0620", "mount a private devpts"));

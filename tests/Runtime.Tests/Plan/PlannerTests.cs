@@ -23,7 +23,7 @@ public sealed class PlannerTests
     }
 
     private static Invocation Run(string workdir = "/work/proj", params string[] cmd) =>
-        new([.. (cmd.Length == 0 ? ["sh"] : cmd)], [], workdir, null, 0, false);
+        new([.. (cmd.Length == 0 ? ["sh"] : cmd)], [], workdir, null, 0, null);
 
     private static SandboxPlan Plan(SandboxPolicy policy, HostFacts host, Invocation? inv = null)
     {

@@ -33,8 +33,10 @@ public sealed class LifecycleTests(SandboxFixture f)
     [Fact]
     public void TheAgentCannotKillOrTraceItsInit()
     {
+        // Refused (init runs under another uid), or dropped by the kernel (init of a pid
+        // namespace ignores SIGKILL from inside): either way the probe lives to report it.
         ProcessResult kill = f.RunProbe([], ["kill", "1", "9"]);
-        Assert.True(kill.ExitCode == 0, kill.ToString()); // the kernel drops SIGKILL to init from inside
+        Assert.Matches("^(ok|err EPERM)", kill.LastLine);
         ProcessResult trace = f.RunProbe([], ["ptrace-attach", "1"]);
         Assert.StartsWith("err EPERM", trace.LastLine, StringComparison.Ordinal);
     }

@@ -206,6 +206,20 @@ public sealed class SandboxRunTests(SandboxFixture f)
         Assert.Matches("^err (EPERM|ENOTTY|EIO)", r.LastLine);
     }
 
+    [Fact]
+    public void WithATerminalTheAgentGetsItsOwnPty()
+    {
+        // script(1) gives sandboxrun a terminal on stdin; the agent must see a different one.
+        string outer = $"'{f.Sandboxrun}' -e PROBE_HOST_NS='{f.HostNamespaces}' -- sh -c 'tty; readlink /proc/self/fd/0; \"$0\" tiocsti 0 x' '{f.Probe}'";
+        ProcessResult r = ProcessRunner.Run("script", ["-qec", $"tty; {outer}", "/dev/null"], f.NewWorkdir());
+        string[] lines = r.Stdout.Replace("\r", "", StringComparison.Ordinal).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length >= 4, r.ToString());
+        Assert.StartsWith("/dev/pts/", lines[0], StringComparison.Ordinal); // the outer terminal
+        Assert.Equal("/dev/console", lines[1]); // ttyname inside resolves to the agent's own pty
+        Assert.NotEqual(lines[0], lines[2]); // a different pty device than the user's
+        Assert.StartsWith("err EPERM", lines[^1], StringComparison.Ordinal);
+    }
+
     [SkippableTheory]
     [MemberData(nameof(Modes))]
     public void EnvironmentIsScrubbed(bool rootless)
