@@ -55,6 +55,10 @@ internal static class Program
         new("setuid", "UID", true, a => ProcessCommands.SetUid(Parse.UInt(a[0]))),
         new("unshare-user", "", true, _ => ProcessCommands.UnshareUser()),
         new("exec", "PATH [ARGS...]", true, a => ProcessCommands.Exec(a[0], a[1..])),
+        new("rename", "FROM TO", true, a => LinkCommands.Rename(a[0], a[1])),
+        new("link", "TARGET LINK", true, a => LinkCommands.HardLink(a[0], a[1])),
+        new("symlink", "TARGET LINK", true, a => LinkCommands.SymLink(a[0], a[1])),
+        new("truncate", "PATH", true, a => LinkCommands.Truncate(a[0])),
     ];
 
     private static int Main(string[] args)

@@ -25,7 +25,7 @@ internal static class DoctorCommand
         Line(k.Clone3AndPidfd, "clone3 + pidfd", k.Clone3AndPidfd ? "yes" : "needs Linux 5.3+");
         Line(k.MountSetattr, "mount_setattr", k.MountSetattr ? "yes" : "needs Linux 5.12+");
         Line(true, "landlock", k.Landlock.Available
-            ? $"ABI {k.Landlock.Abi}: {LandlockSupport.Describe(k.Landlock.Abi)} (not applied yet: the Landlock layer is pending)"
+            ? $"ABI {k.Landlock.Abi}: {LandlockSupport.Describe(k.Landlock.Abi)}"
             : $"unavailable ({Interop.ErrnoText.Name(k.Landlock.Errno)})");
         bool filter = k.SeccompActions.Any(a => a.Name == "errno" && a.Available);
         Line(filter, "seccomp", string.Join(' ', k.SeccompActions.Select(a => a.Available ? a.Name : $"-{a.Name}")));

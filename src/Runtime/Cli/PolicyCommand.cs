@@ -35,7 +35,19 @@ internal static class PolicyCommand
         Console.WriteLine("filesystem (mounts):");
         foreach (SetupOp op in plan.Ops.Where(o => o.Kind == SetupOpKind.Mount && o.Description.StartsWith("bind", StringComparison.Ordinal) || o.Description.StartsWith("mask", StringComparison.Ordinal) || o.Description.StartsWith("mount a", StringComparison.Ordinal)))
             Console.WriteLine($"  {op.Description}");
-        Console.WriteLine($"landlock:    kernel ABI {k.Landlock.Abi} ({LandlockSupport.Describe(k.Landlock.Abi)}); not applied yet, compatibility {policy.Landlock.Compatibility}");
+        Console.WriteLine($"landlock:    kernel ABI {k.Landlock.Abi} ({LandlockSupport.Describe(k.Landlock.Abi)}), compatibility {policy.Landlock.Compatibility}");
+        if (plan.Landlock is { } ll)
+        {
+            Console.WriteLine($"  using ABI {ll.Abi}; handled: {LandlockAbi.Describe(ll.HandledFs)}; net: {ll.HandledNet}; scoped: {ll.Scoped}");
+            foreach (PathRule r in ll.PathRules)
+                Console.WriteLine($"  {r.Path}: {LandlockAbi.Describe(r.Access)}");
+            foreach (PortRule r in ll.PortRules)
+                Console.WriteLine($"  tcp port {r.Port}: {r.Access}");
+        }
+        else
+        {
+            Console.WriteLine("  not applied");
+        }
         Console.WriteLine($"seccomp:     {(plan.Seccomp.IsEmpty ? "off" : $"default profile, {plan.Seccomp.Length} instructions")}");
         Console.WriteLine($"network:     none (loopback only); {policy.NetworkPolicies.Length} network policies, enforcement default: enforce");
         foreach (Notice n in plan.Notices)

@@ -46,7 +46,21 @@ internal static class HostProbe
         if (Planner.PasswdLookup(passwd, "sandbox") is (uint suid, _))
             sandbox = (suid, Planner.GroupLookup(group, "sandbox") ?? suid);
 
-        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, Owner, LinkTarget, sandbox);
+        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, Owner, LinkTarget, sandbox, LandlockAbi(env));
+    }
+
+    /// <summary>
+    /// The kernel's Landlock ABI, or a lower one named by SANDBOXRUN_LANDLOCK_ABI (to see how a
+    /// policy fares on an older kernel; it can only lower the level, and every right that is
+    /// lost is then reported, or refused under hard_requirement).
+    /// </summary>
+    private static int LandlockAbi(ImmutableDictionary<string, string>.Builder env)
+    {
+        int abi = Landlock.LandlockSupport.Probe().Abi;
+        if (env.TryGetValue("SANDBOXRUN_LANDLOCK_ABI", out string? cap)
+            && int.TryParse(cap, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int max))
+            abi = Math.Min(abi, max);
+        return abi;
     }
 
     public static HostPathKind PathKind(string path)

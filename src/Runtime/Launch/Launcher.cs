@@ -102,6 +102,26 @@ internal sealed unsafe class Launcher
 
     private LaunchResult RunWith(int[] detached, int ptySlave, Action? started)
     {
+        int landlockFd = -1;
+        if (_plan.Landlock is { } ll)
+        {
+            (int fd, string? failed) = Sandboxrun.Landlock.LandlockRuleset.Create(ll);
+            if (failed is not null)
+                return Failed($"{failed}: {ErrnoText.Describe(-fd)} (hint: Landlock needs Linux 5.13+ with landlock in the lsm= list)");
+            landlockFd = fd;
+        }
+        try
+        {
+            return RunWith(detached, ptySlave, started, landlockFd);
+        }
+        finally
+        {
+            Sandboxrun.Landlock.LandlockRuleset.Close(landlockFd);
+        }
+    }
+
+    private LaunchResult RunWith(int[] detached, int ptySlave, Action? started, int landlockFd)
+    {
         (int syncRead, int syncWrite) = Interop.Interop.Files.Pipe();
         (int errRead, int errWrite) = Interop.Interop.Files.Pipe();
         int childEndsOpen = 2;
@@ -111,7 +131,7 @@ internal sealed unsafe class Launcher
             int pidfd;
             using (var arena = new NativeArena())
             {
-                NativePlan* native = BuildNative(arena, detached, syncRead, syncWrite, errRead, errWrite, ptySlave);
+                NativePlan* native = BuildNative(arena, detached, landlockFd, syncRead, syncWrite, errRead, errWrite, ptySlave);
                 pid = NativeStage.Spawn(native, &pidfd); // [1]
             }
             if (pid < 0)
@@ -216,7 +236,7 @@ internal sealed unsafe class Launcher
         return "";
     }
 
-    private NativePlan* BuildNative(NativeArena arena, int[] detached, int syncRead, int syncWrite, int errRead, int errWrite, int ptySlave)
+    private NativePlan* BuildNative(NativeArena arena, int[] detached, int landlockFd, int syncRead, int syncWrite, int errRead, int errWrite, int ptySlave)
     {
         SandboxPlan p = _plan;
         NativePlan* n = arena.Alloc<NativePlan>(1);
@@ -249,7 +269,7 @@ internal sealed unsafe class Launcher
                 o->Data = arena.Bytes(op.Data.AsSpan());
                 o->Len = (ulong)op.Data.Length;
             }
-            o->Fd = op.DetachedMount >= 0 ? detached[op.DetachedMount] : -1;
+            o->Fd = op.Kind == SetupOpKind.LandlockPath ? landlockFd : op.DetachedMount >= 0 ? detached[op.DetachedMount] : -1;
         }
         n->Ops = ops;
         n->NOps = (uint)p.Ops.Length;
@@ -283,7 +303,7 @@ internal sealed unsafe class Launcher
         n->Argv = arena.StrArray(p.Exec.Argv);
         n->Envp = arena.StrArray([.. p.Exec.Environment.Select(kv => $"{kv.Key}={kv.Value}")]);
 
-        n->LandlockFd = -1;
+        n->LandlockFd = landlockFd;
         n->PtyFd = ptySlave;
         n->PreserveFds = p.PreserveFds;
         n->SyncFd = syncRead;

@@ -19,6 +19,7 @@ internal enum NativeOpKind
     Netlink = 11,
     Rmdir = 12,
     MoveMount = 13,
+    LandlockPath = 14,
 }
 
 [Flags]

@@ -179,6 +179,29 @@ static int write_file(const char *path, const void *data, size_t len, mode_t mod
     return close(fd);
 }
 
+// struct landlock_path_beneath_attr is packed (linux/landlock.h).
+struct sbr_path_beneath {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+static int landlock_path_rule(const struct sbr_op *op)
+{
+    int fd = (int)RETRY(open(op->path, O_PATH | O_CLOEXEC));
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    struct sbr_path_beneath attr = {op->attr_set, fd};
+    // Directory-only rights on a file make landlock_add_rule fail with EINVAL.
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+        attr.allowed_access &= op->attr_clr;
+    long rc = syscall(SYS_landlock_add_rule, (int)op->fd, 1 /* LANDLOCK_RULE_PATH_BENEATH */, &attr, 0);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc < 0 ? -1 : 0;
+}
+
 static int run_op(const struct sbr_op *op)
 {
     long rc;
@@ -229,6 +252,9 @@ static int run_op(const struct sbr_op *op)
             rc = syscall(SYS_move_mount, (int)op->fd, "", AT_FDCWD, op->path, SBR_MOVE_MOUNT_F_EMPTY_PATH);
         else
             rc = syscall(SYS_mount, op->a, op->path, NULL, (unsigned long)(MS_BIND | MS_REC), NULL);
+        break;
+    case SBR_OP_LANDLOCK_PATH:
+        rc = landlock_path_rule(op);
         break;
     default:
         errno = EINVAL;

@@ -24,7 +24,8 @@ enum sbr_op_kind {
     SBR_OP_SETHOSTNAME = 10, // a = name
     SBR_OP_NETLINK = 11,   // data, len: one NETLINK_ROUTE request, acknowledged
     SBR_OP_RMDIR = 12,     // path
-    SBR_OP_MOVE_MOUNT = 13, // fd = detached mount (open_tree), path = target
+    SBR_OP_MOVE_MOUNT = 13, // fd = detached mount (open_tree), a = plain bind source without one
+    SBR_OP_LANDLOCK_PATH = 14, // fd = ruleset, path, attr_set = access, attr_clr = rights for non-directories
 };
 
 // Op flags (in sbr_op.opflags).

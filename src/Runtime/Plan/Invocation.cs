@@ -36,7 +36,9 @@ internal sealed record HostFacts(
     // The target of a symbolic link, or null when the path is not one.
     Func<string, string?> LinkTarget,
     // uid/gid of the host's `sandbox` account, if it has one.
-    (uint Uid, uint Gid)? SandboxAccount)
+    (uint Uid, uint Gid)? SandboxAccount,
+    // The kernel's Landlock ABI version (0: unavailable).
+    int LandlockAbi)
 {
     public bool IsRoot => Uid == 0;
 }

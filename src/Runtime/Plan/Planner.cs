@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
+using Sandboxrun.Landlock;
 using Sandboxrun.Netns;
 using Sandboxrun.Policy;
 using Sandboxrun.Seccomp;
@@ -59,12 +60,6 @@ internal static class Planner
         }
 
         // Layers that later work enforces; until then they are refused or skipped out loud.
-        if (policy.Filesystem.Execute is not null)
-            Unenforced("landlock", "filesystem_policy.execute (needs the Landlock layer)");
-        if (policy.Landlock.TcpBind is not null)
-            Unenforced("landlock", "landlock.tcp_bind (needs the Landlock layer)");
-        if (policy.Landlock.TcpConnect is not null)
-            Unenforced("landlock", "landlock.tcp_connect (needs the Landlock layer)");
         ResourceLimits limits = policy.Process.Limits;
         if (limits.MemoryBytes is not null)
             Unenforced("cgroup", "process.limits.memory (needs cgroups)");
@@ -100,8 +95,17 @@ internal static class Planner
         if (errors.Count > 0 || identity is null)
             return new PlanResult(null, errors.ToImmutable());
 
+        LandlockPlanResult landlock = LandlockPlanner.Plan(LandlockRequestFor(policy, workdir, bestEffort), host.LandlockAbi);
+        foreach (string e in landlock.Errors)
+            errors.Add(new PlanError(125, $"landlock: cannot enforce: {e} (landlock.compatibility is hard_requirement)"));
+        foreach (string d in landlock.Dropped)
+            notices.Add(new Notice("landlock", $"dropped (best_effort): {d}"));
+        ImmutableArray<SetupOp> landlockOps = landlock.Plan is { } ll
+            ? [.. ll.PathRules.Select(r => SetupOp.LandlockPath(r.Path, (ulong)r.Access, (ulong)(r.Access & LandlockAbi.FileRights)))]
+            : [];
+
         var mounts = new MountPlanner(policy.Filesystem, host, workdir, invocation.Console, identity, notices, errors);
-        ImmutableArray<SetupOp> ops = mounts.Build(invocation.Name ?? DefaultHostname);
+        ImmutableArray<SetupOp> ops = mounts.Build(invocation.Name ?? DefaultHostname, landlockOps);
         if (errors.Count > 0)
             return new PlanResult(null, errors.ToImmutable());
 
@@ -124,10 +128,30 @@ internal static class Planner
             new ExecSpec(invocation.Command[0], invocation.Command, env, search, mounts.AgentWorkdir),
             resourceLimits.ToImmutable(),
             filter,
+            landlock.Plan,
             invocation.Name ?? DefaultHostname,
             invocation.PreserveFds,
             notices.ToImmutable());
         return new PlanResult(plan, []);
+    }
+
+    /// <summary>The egress proxy's port inside the sandbox; always connectable under tcp_connect.</summary>
+    public const int ProxyPort = 3128;
+
+    /// <summary>Landlock grants, as paths of the sandbox (the same paths as on the host).</summary>
+    private static LandlockRequest LandlockRequestFor(SandboxPolicy policy, string workdir, bool bestEffort)
+    {
+        FilesystemPolicy fs = policy.Filesystem;
+        var paths = ImmutableArray.CreateBuilder<PathRequest>();
+        foreach (PolicyPath p in fs.ReadOnly)
+            paths.Add(new PathRequest(p.Path, PathGrant.ReadOnly, p.Location.ToString()));
+        foreach (PolicyPath p in fs.ReadWrite)
+            paths.Add(new PathRequest(p.Path, PathGrant.ReadWrite, p.Location.ToString()));
+        if (fs.IncludeWorkdir)
+            paths.Add(new PathRequest(workdir, PathGrant.ReadWrite, "include_workdir"));
+        foreach (PolicyPath p in fs.Execute ?? [])
+            paths.Add(new PathRequest(p.Path, PathGrant.Execute, p.Location.ToString()));
+        return new LandlockRequest(paths.ToImmutable(), fs.Execute is not null, policy.Landlock.TcpBind, policy.Landlock.TcpConnect, ProxyPort, bestEffort);
     }
 
     private static Identity? PlanIdentity(ProcessPolicy process, HostFacts host, Invocation invocation, ImmutableArray<PlanError>.Builder errors)
@@ -292,7 +316,7 @@ internal static class Planner
 
         public string AgentWorkdir { get; private set; } = "/";
 
-        public ImmutableArray<SetupOp> Build(string hostname)
+        public ImmutableArray<SetupOp> Build(string hostname, ImmutableArray<SetupOp> afterPivot)
         {
             var ops = new List<SetupOp>
             {
@@ -368,6 +392,7 @@ internal static class Planner
             ops.Add(SetupOp.PivotRoot(".", "."));
             ops.Add(SetupOp.Umount(".", "detach the staging tmpfs"));
             ops.Add(SetupOp.Chdir("/"));
+            ops.AddRange(afterPivot); // Landlock rules name paths of the new root
             ops.Add(SetupOp.SetHostname(hostname));
             ops.Add(SetupOp.Netlink(Netlink.SetLinkUp(Netlink.LoopbackIndex), "bring up lo"));
             ops.Add(SetupOp.Chdir(AgentWorkdir));

@@ -59,6 +59,7 @@ internal sealed record SandboxPlan(
     ExecSpec Exec,
     ImmutableArray<ResourceLimit> Limits,
     ImmutableArray<SeccompInstruction> Seccomp,
+    Sandboxrun.Landlock.LandlockPlan? Landlock,
     string Hostname,
     int PreserveFds,
     ImmutableArray<Notice> Notices);

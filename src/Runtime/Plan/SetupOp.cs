@@ -43,6 +43,7 @@ internal enum SetupOpKind
     Netlink = 11,
     Rmdir = 12,
     MoveMount = 13,
+    LandlockPath = 14,
 }
 
 /// <summary>
@@ -99,6 +100,10 @@ internal sealed record SetupOp(SetupOpKind Kind, string Path, string Description
 
     public static SetupOp Netlink(ReadOnlySpan<byte> message, string description) =>
         new(SetupOpKind.Netlink, "", description) { Data = [.. message] };
+
+    /// <summary>Adds a path_beneath rule to the Landlock ruleset (file rights only when the path is not a directory).</summary>
+    public static SetupOp LandlockPath(string path, ulong access, ulong fileRights) =>
+        new(SetupOpKind.LandlockPath, path, $"landlock rule for {path}") { AttrSet = (MountAttributes)access, AttrClear = (MountAttributes)fileRights, Optional = true };
 
     public static SetupOp MoveMount(int detachedMount, string target, string description) =>
         new(SetupOpKind.MoveMount, target, description) { DetachedMount = detachedMount };

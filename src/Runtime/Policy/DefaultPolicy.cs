@@ -17,7 +17,8 @@ public static class DefaultPolicy
         filesystem_policy:
           include_workdir: true   # the current directory, read-write
           read_only: [/]          # the host's root, read-only
-          read_write: [/tmp]      # a private tmpfs, not the host's /tmp
+          read_write:             # /tmp is a private tmpfs, not the host's /tmp
+            [/tmp, /dev/null, /dev/zero, /dev/full, /dev/tty, /dev/console, /dev/pts, /dev/ptmx, /dev/shm]
           deny: []                # the runtime masks well-known secret locations itself
         landlock:
           compatibility: best_effort

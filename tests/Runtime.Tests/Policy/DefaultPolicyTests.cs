@@ -23,7 +23,8 @@ public class DefaultPolicyTests
         Assert.Equal(DefaultPolicy.SourceName, policy.Source);
         Assert.True(policy.Filesystem.IncludeWorkdir);
         Assert.Equal(["/"], policy.Filesystem.ReadOnly.Select(p => p.Path));
-        Assert.Equal(["/tmp"], policy.Filesystem.ReadWrite.Select(p => p.Path));
+        // /tmp (a private tmpfs) and the devices every program expects to write; Landlock denies the rest.
+        Assert.Equal(["/tmp", "/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/console", "/dev/pts", "/dev/ptmx", "/dev/shm"], policy.Filesystem.ReadWrite.Select(p => p.Path));
         Assert.Null(policy.Filesystem.Execute);
         Assert.Empty(policy.Filesystem.Deny);
         Assert.Equal(new LandlockPolicy(LandlockCompatibility.BestEffort, null, null), policy.Landlock);
