@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Security.Cryptography;
+
+namespace Sandboxrun.Netns.Identity;
+
+/// <summary>One process holding the peer socket: its pid (host view) and its executable.</summary>
+public sealed record SocketHolder(int Pid, string ExePath, string Sha256, ImmutableArray<string> AncestorExes);
+
+/// <summary>Who opened a connection: every process holding the socket (an fd may be shared).</summary>
+public sealed record Peer(SocketOwner Socket, ImmutableArray<SocketHolder> Holders);
+
+/// <summary>
+/// Socket inode -> the processes holding it (scanning /proc/PID/fd of the sandbox's processes)
+/// -> /proc/PID/exe, read through the open file (a path replaced after exec does not fool it)
+/// -> SHA-256, cached by (dev, inode, size, mtime, ctime).
+/// </summary>
+public sealed class PeerIdentity
+{
+    private readonly Func<IEnumerable<int>> _candidatePids;
+    private readonly ConcurrentDictionary<(ulong Dev, ulong Ino, long Size, long Mtime, long Ctime), string> _hashes = new();
+
+    /// <param name="candidatePids">The host pids that may hold agent sockets (the sandbox's processes).</param>
+    public PeerIdentity(Func<IEnumerable<int>> candidatePids) => _candidatePids = candidatePids;
+
+    public Peer Resolve(SocketOwner socket)
+    {
+        string link = $"socket:[{socket.Inode.ToString(CultureInfo.InvariantCulture)}]";
+        var holders = ImmutableArray.CreateBuilder<SocketHolder>();
+        foreach (int pid in _candidatePids())
+        {
+            if (!HoldsSocket(pid, link))
+                continue;
+            if (Executable(pid) is (string path, string sha))
+                holders.Add(new SocketHolder(pid, path, sha, Ancestors(pid)));
+        }
+        return new Peer(socket, holders.ToImmutable());
+    }
+
+    private static bool HoldsSocket(int pid, string link)
+    {
+        try
+        {
+            foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+            {
+                if (new FileInfo(fd).LinkTarget == link)
+                    return true;
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return false;
+    }
+
+    /// <summary>The executable's path and SHA-256, hashed from the file the process runs.</summary>
+    public (string Path, string Sha256)? Executable(int pid)
+    {
+        try
+        {
+            string exe = $"/proc/{pid}/exe";
+            string path = new FileInfo(exe).LinkTarget ?? "";
+            using var stream = new FileStream(exe, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+            var key = FileKey(stream.SafeFileHandle);
+            if (key is { } k && _hashes.TryGetValue(k, out string? cached))
+                return (path, cached);
+            string sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+            if (key is { } k2)
+                _hashes[k2] = sha;
+            return (path, sha);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private ImmutableArray<string> Ancestors(int pid)
+    {
+        var list = ImmutableArray.CreateBuilder<string>();
+        var candidates = _candidatePids().ToHashSet();
+        for (int p = ParentOf(pid); p > 0 && candidates.Contains(p) && list.Count < 64; p = ParentOf(p))
+        {
+            if (Executable(p) is (string path, _))
+                list.Add(path);
+        }
+        return list.ToImmutable();
+    }
+
+    private static int ParentOf(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            string[] rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return int.Parse(rest[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private static unsafe (ulong, ulong, long, long, long)? FileKey(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        byte* st = stackalloc byte[144]; // struct stat, x86_64
+        if (Interop.SockDiag.Fstat((int)handle.DangerousGetHandle(), st) != 0)
+            return null;
+        // st_dev 0, st_ino 8, st_size 48, st_mtim 88, st_ctim 104 (seconds; nanoseconds follow)
+        long mtime = (*(long*)(st + 88) * 1_000_000_000) + *(long*)(st + 96);
+        long ctime = (*(long*)(st + 104) * 1_000_000_000) + *(long*)(st + 112);
+        return (*(ulong*)st, *(ulong*)(st + 8), *(long*)(st + 48), mtime, ctime);
+    }
+}
