@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Sandboxrun.Audit;
 using Sandboxrun.Host;
 using Sandboxrun.Launch;
 using Sandboxrun.Plan;
@@ -25,16 +26,26 @@ internal static class RunCommand
             return 2;
 
         TerminalRelay? terminal = null;
+        AuditLog? audit = null;
         var registrations = new List<PosixSignalRegistration>();
         try
         {
+            string sandbox = options.Name ?? Planner.DefaultHostname;
+            audit = options.Audit is null ? null : AuditLog.Open(options.Audit, sandbox);
+            audit?.Write("policy.load", ("policy", policy.Source), ("generation", 1));
             terminal = TerminalRelay.OpenIfTerminal();
             (SandboxPlan? plan, int planExit) = MakePlan(policy, options, terminal?.SlavePath);
             if (plan is null)
+            {
+                audit?.Write("sandbox.refused", ("status", planExit));
                 return planExit;
-            if (!options.Quiet)
-                foreach (Notice n in plan.Notices)
+            }
+            foreach (Notice n in plan.Notices)
+            {
+                if (!options.Quiet)
                     Console.Error.WriteLine("sandboxrun: notice: " + n);
+                audit?.Write("layer.skipped", ("layer", n.Layer), ("detail", n.Message));
+            }
 
             var launcher = new Launcher(plan, options.Quiet ? null : m => Console.Error.WriteLine("sandboxrun: notice: " + m));
             foreach (int sig in ForwardedSignals)
@@ -48,9 +59,23 @@ internal static class RunCommand
                         launcher.Signal(sig);
                 }));
             }
-            LaunchResult result = launcher.Run(terminal?.Slave ?? -1, terminal is null ? null : terminal.Start);
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            LaunchResult result = launcher.Run(terminal?.Slave ?? -1, () =>
+            {
+                terminal?.Start();
+                audit?.Write("sandbox.start", ("pid", launcher.Pid), ("command", plan.Exec.Argv), ("user", plan.Identity.UserName),
+                    ("uid", (long)plan.Identity.Uid), ("workdir", plan.Exec.Workdir), ("seccomp", !plan.Seccomp.IsEmpty), ("landlock_abi", plan.Landlock?.Abi ?? 0));
+            });
             if (result.Error is not null)
+            {
                 Console.Error.WriteLine("sandboxrun: " + result.Error);
+                audit?.Write("sandbox.setup_failed", ("status", result.ExitCode), ("detail", result.Error));
+            }
+            else
+            {
+                audit?.Write("sandbox.exit", ("status", result.ExitCode),
+                    ("duration_ms", (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds));
+            }
             return result.ExitCode;
         }
         catch (SandboxSetupException e)
@@ -62,6 +87,7 @@ internal static class RunCommand
             foreach (PosixSignalRegistration r in registrations)
                 r.Dispose();
             terminal?.Dispose();
+            audit?.Dispose();
         }
     }
 

@@ -13,6 +13,9 @@ internal sealed record RunOptions(
     bool Quiet,
     ImmutableArray<string> Command)
 {
+    /// <summary>--audit FILE|-: where audit events go (null: nowhere yet; the control socket's log comes later).</summary>
+    public string? Audit { get; init; }
+
     public static (RunOptions? Options, string? Error) Parse(ReadOnlySpan<string> args)
     {
         try
@@ -27,7 +30,7 @@ internal sealed record RunOptions(
 
     private static (RunOptions? Options, string? Error) ParseOrThrow(ReadOnlySpan<string> args)
     {
-        string? policy = null, name = null, workdir = null;
+        string? policy = null, name = null, workdir = null, audit = null;
         int preserve = 0;
         bool quiet = false;
         var env = ImmutableArray.CreateBuilder<KeyValuePair<string, string?>>();
@@ -79,6 +82,9 @@ internal sealed record RunOptions(
                     if (!int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out preserve) || preserve > 1000)
                         return (null, $"--preserve-fds: '{n}' is not a count of file descriptors");
                     break;
+                case "--audit":
+                    audit = Value() ?? throw Missing(flag);
+                    break;
                 case "--quiet":
                 case "-q":
                     quiet = true;
@@ -90,7 +96,7 @@ internal sealed record RunOptions(
         ImmutableArray<string> command = [.. args[i..]];
         if (command.IsEmpty)
             return (null, "no command given (usage: sandboxrun [run] [options] -- CMD [ARGS...])");
-        return (new RunOptions(policy, name, env.ToImmutable(), workdir, preserve, quiet, command), null);
+        return (new RunOptions(policy, name, env.ToImmutable(), workdir, preserve, quiet, command) { Audit = audit }, null);
     }
 
     private static ArgumentException Missing(string flag) => new($"{flag} needs a value");

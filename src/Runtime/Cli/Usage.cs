@@ -14,6 +14,7 @@ internal static class Usage
           -e KEY=VALUE         set an environment variable; -e KEY passes the host's value
           --workdir DIR        working directory to bind read-write (default: current directory)
           --preserve-fds N     pass fds 3..3+N-1 to the agent
+          --audit FILE|-       append one JSON line per lifecycle event (start, exit, skipped protections)
           --quiet              do not print notices about skipped protections
 
         exit status: the agent's; 128+N if it died of signal N; 125 sandbox setup failed;
