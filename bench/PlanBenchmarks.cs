@@ -33,7 +33,7 @@ public class PlanBenchmarks
     public object PlanDefaultPolicy() => Planner.Plan(_policy, _invocation, _host);
 
     [Benchmark]
-    public BpfInstruction[] BuildDefaultFilter() => DefaultFilter.Build();
+    public CompiledFilter BuildDefaultFilter() => DefaultFilter.Build();
 
     [Benchmark]
     public object GatherHostFacts() => HostProbe.Gather();
@@ -41,5 +41,11 @@ public class PlanBenchmarks
 
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args is ["seccomp-export", string dir])
+            return SeccompBenchProfiles.Export(dir);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

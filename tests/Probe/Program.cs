@@ -59,6 +59,9 @@ internal static class Program
         new("link", "TARGET LINK", true, a => LinkCommands.HardLink(a[0], a[1])),
         new("symlink", "TARGET LINK", true, a => LinkCommands.SymLink(a[0], a[1])),
         new("truncate", "PATH", true, a => LinkCommands.Truncate(a[0])),
+        new("syscall", "NR [ARGS...]", true, SyscallCommands.Native),
+        new("x32", "NR [ARGS...]", true, SyscallCommands.X32),
+        new("int80", "NR [ARGS...]", true, SyscallCommands.Int80),
     ];
 
     private static int Main(string[] args)

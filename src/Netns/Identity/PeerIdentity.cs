@@ -6,7 +6,7 @@ using System.Security.Cryptography;
 namespace Sandboxrun.Netns.Identity;
 
 /// <summary>One process holding the peer socket: its pid (host view) and its executable.</summary>
-public sealed record SocketHolder(int Pid, string ExePath, string Sha256, ImmutableArray<string> AncestorExes);
+public sealed record SocketHolder(int Pid, string ExePath, string Sha256, ImmutableArray<(string Path, string Sha256)> Ancestors);
 
 /// <summary>Who opened a connection: every process holding the socket (an fd may be shared).</summary>
 public sealed record Peer(SocketOwner Socket, ImmutableArray<SocketHolder> Holders);
@@ -79,14 +79,14 @@ public sealed class PeerIdentity
         }
     }
 
-    private ImmutableArray<string> Ancestors(int pid)
+    private ImmutableArray<(string Path, string Sha256)> Ancestors(int pid)
     {
-        var list = ImmutableArray.CreateBuilder<string>();
+        var list = ImmutableArray.CreateBuilder<(string, string)>();
         var candidates = _candidatePids().ToHashSet();
         for (int p = ParentOf(pid); p > 0 && candidates.Contains(p) && list.Count < 64; p = ParentOf(p))
         {
-            if (Executable(p) is (string path, _))
-                list.Add(path);
+            if (Executable(p) is (string path, string sha))
+                list.Add((path, sha));
         }
         return list.ToImmutable();
     }

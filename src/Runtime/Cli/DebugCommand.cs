@@ -16,6 +16,8 @@ internal static class DebugCommand
 {
     public static int Execute(ReadOnlySpan<string> args)
     {
+        if (args.Length > 0 && args[0] == "seccomp-dump")
+            return SeccompDumpCommand.Execute(args[1..]);
         if (args.Length == 0 || args[0] != "launch-loop")
             return Usage.Fail(2, "usage: sandboxrun debug launch-loop --count N [--alloc-threads K] [--hang-ms T] [run options] -- CMD");
         int count = 100, threads = 0, hangMs = 10_000;

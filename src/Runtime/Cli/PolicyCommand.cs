@@ -49,7 +49,9 @@ internal static class PolicyCommand
             Console.WriteLine("  not applied");
         }
         Console.WriteLine($"seccomp:     {(plan.Seccomp.IsEmpty ? "off" : $"default profile, {plan.Seccomp.Length} instructions")}");
-        Console.WriteLine($"network:     none (loopback only); {policy.NetworkPolicies.Length} network policies, enforcement default: enforce");
+        Console.WriteLine(policy.NetworkPolicies.IsEmpty
+            ? "network:     none (loopback only)"
+            : $"network:     egress proxy on 127.0.0.1:{Planner.ProxyPort} inside the sandbox; {policy.NetworkPolicies.Length} network policies, enforcement default: enforce");
         foreach (Notice n in plan.Notices)
             Console.WriteLine($"notice:      {n}");
         return 0;

@@ -3,7 +3,9 @@ using Sandboxrun.Audit;
 using Sandboxrun.Host;
 using Sandboxrun.Launch;
 using Sandboxrun.Plan;
+using Sandboxrun.Netns.Egress;
 using Sandboxrun.Policy;
+using Sandboxrun.Proxy;
 
 namespace Sandboxrun.Cli;
 
@@ -27,6 +29,7 @@ internal static class RunCommand
 
         TerminalRelay? terminal = null;
         AuditLog? audit = null;
+        EgressServer? proxy = null;
         var registrations = new List<PosixSignalRegistration>();
         try
         {
@@ -47,7 +50,28 @@ internal static class RunCommand
                 audit?.Write("layer.skipped", ("layer", n.Layer), ("detail", n.Message));
             }
 
-            var launcher = new Launcher(plan, options.Quiet ? null : m => Console.Error.WriteLine("sandboxrun: notice: " + m));
+            CompiledEgressPolicy? egress = null;
+            if (plan.Ops.Any(o => o.Kind == SetupOpKind.ProxyHandoff))
+            {
+                EgressCompileResult compiled = EgressPolicyAdapter.Compile(policy, generation: 1);
+                foreach (string e in compiled.Errors)
+                    Console.Error.WriteLine("sandboxrun: policy error: network_policies: " + e);
+                if (!compiled.Ok)
+                    return 2;
+                if (!options.Quiet)
+                    foreach (string w in compiled.Warnings)
+                        Console.Error.WriteLine("sandboxrun: policy warning: network_policies: " + w);
+                egress = compiled.Policy;
+            }
+            Launcher launcher = null!;
+            launcher = new Launcher(plan, options.Quiet ? null : m => Console.Error.WriteLine("sandboxrun: notice: " + m))
+            {
+                ProxySockets = (listener, diag) =>
+                {
+                    proxy = new EgressServer(listener, diag, launcher.Pid, egress ?? CompiledEgressPolicy.Empty, audit);
+                    proxy.Start();
+                },
+            };
             foreach (int sig in ForwardedSignals)
             {
                 registrations.Add(PosixSignalRegistration.Create((PosixSignal)sig, ctx =>
@@ -87,6 +111,7 @@ internal static class RunCommand
             foreach (PosixSignalRegistration r in registrations)
                 r.Dispose();
             terminal?.Dispose();
+            proxy?.Dispose();
             audit?.Dispose();
         }
     }

@@ -112,6 +112,28 @@ internal static partial class Interop
             return fd < 0 ? -Marshal.GetLastPInvokeError() : fd;
         }
 
+        [LibraryImport("libc", EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        private static partial nint RealPathNative(string path, nint resolved);
+
+        [LibraryImport("libc", EntryPoint = "free")]
+        private static partial void Free(nint p);
+
+        /// <summary>realpath(3): every link and `..` resolved; null when the path does not exist.</summary>
+        public static string? RealPath(string path)
+        {
+            nint p = RealPathNative(path, 0);
+            if (p == 0)
+                return null;
+            try
+            {
+                return Marshal.PtrToStringUTF8(p);
+            }
+            finally
+            {
+                Free(p);
+            }
+        }
+
         public static bool IsTerminal(int fd) => LibC.isatty(fd) == 1;
 
         public static uint GetUid() => LibC.getuid();

@@ -120,7 +120,33 @@ internal sealed unsafe class Launcher
         }
     }
 
+    /// <summary>Told of the egress proxy's listener and sock_diag sockets (both from inside the sandbox's netns), before the agent runs.</summary>
+    public Action<int, int>? ProxySockets { get; init; }
+
     private LaunchResult RunWith(int[] detached, int ptySlave, Action? started, int landlockFd)
+    {
+        bool proxy = _plan.Ops.Any(o => o.Kind == SetupOpKind.ProxyHandoff);
+        (int handoffParent, _handoffChild) = proxy ? Interop.Interop.Sockets.SeqPacketPair() : (-1, -1);
+        try
+        {
+            return RunWith(detached, ptySlave, started, landlockFd, handoffParent);
+        }
+        finally
+        {
+            Interop.Interop.Files.Close(handoffParent);
+            CloseHandoffChild();
+        }
+    }
+
+    private int _handoffChild = -1;
+
+    private void CloseHandoffChild()
+    {
+        Interop.Interop.Files.Close(_handoffChild);
+        _handoffChild = -1;
+    }
+
+    private LaunchResult RunWith(int[] detached, int ptySlave, Action? started, int landlockFd, int handoffParent)
     {
         (int syncRead, int syncWrite) = Interop.Interop.Files.Pipe();
         (int errRead, int errWrite) = Interop.Interop.Files.Pipe();
@@ -131,7 +157,7 @@ internal sealed unsafe class Launcher
             int pidfd;
             using (var arena = new NativeArena())
             {
-                NativePlan* native = BuildNative(arena, detached, landlockFd, syncRead, syncWrite, errRead, errWrite, ptySlave);
+                NativePlan* native = BuildNative(arena, detached, landlockFd, _handoffChild, syncRead, syncWrite, errRead, errWrite, ptySlave);
                 pid = NativeStage.Spawn(native, &pidfd); // [1]
             }
             if (pid < 0)
@@ -153,6 +179,15 @@ internal sealed unsafe class Launcher
                 Interop.Interop.Process.SendSignal(pidfd, 9);
                 Interop.Interop.Process.WaitExit(pidfd, out _, out _);
                 return Failed(mapError);
+            }
+
+            if (handoffParent >= 0)
+            {
+                // The child sends the proxy's sockets while it sets up; no message means it failed
+                // (its report follows on the error pipe).
+                CloseHandoffChild();
+                if (Interop.Interop.Sockets.ReceiveFds(handoffParent, 2) is [int listener, int diag])
+                    ProxySockets?.Invoke(listener, diag);
             }
 
             Span<byte> report = stackalloc byte[sizeof(NativeReport)]; // [3]
@@ -236,7 +271,7 @@ internal sealed unsafe class Launcher
         return "";
     }
 
-    private NativePlan* BuildNative(NativeArena arena, int[] detached, int landlockFd, int syncRead, int syncWrite, int errRead, int errWrite, int ptySlave)
+    private NativePlan* BuildNative(NativeArena arena, int[] detached, int landlockFd, int handoffChild, int syncRead, int syncWrite, int errRead, int errWrite, int ptySlave)
     {
         SandboxPlan p = _plan;
         NativePlan* n = arena.Alloc<NativePlan>(1);
@@ -256,6 +291,7 @@ internal sealed unsafe class Launcher
                 SetupOpKind.Mount => (ulong)op.Flags,
                 SetupOpKind.SetAttr => op.Recursive ? 0x8000u /* AT_RECURSIVE */ : 0u,
                 SetupOpKind.Umount => op.UmountFlags,
+                SetupOpKind.ProxyHandoff => (ulong)op.Flags,
                 _ => 0,
             };
             o->AttrSet = (ulong)op.AttrSet;
@@ -269,7 +305,12 @@ internal sealed unsafe class Launcher
                 o->Data = arena.Bytes(op.Data.AsSpan());
                 o->Len = (ulong)op.Data.Length;
             }
-            o->Fd = op.Kind == SetupOpKind.LandlockPath ? landlockFd : op.DetachedMount >= 0 ? detached[op.DetachedMount] : -1;
+            o->Fd = op.Kind switch
+            {
+                SetupOpKind.LandlockPath => landlockFd,
+                SetupOpKind.ProxyHandoff => handoffChild,
+                _ => op.DetachedMount >= 0 ? detached[op.DetachedMount] : -1,
+            };
         }
         n->Ops = ops;
         n->NOps = (uint)p.Ops.Length;
@@ -310,10 +351,11 @@ internal sealed unsafe class Launcher
         n->SyncParentFd = syncWrite;
         n->ErrFd = errWrite;
         n->ErrParentFd = errRead;
-        if (detached.Length > 8)
-            throw new SandboxSetupException("plan", (int)Errno.E2BIG, "more than 8 detached mounts");
+        if (detached.Length > 7)
+            throw new SandboxSetupException("plan", (int)Errno.E2BIG, "more than 7 detached mounts");
         for (int i = 0; i < 8; i++)
             n->KeepFds[i] = i < detached.Length ? detached[i] : -1;
+        n->KeepFds[7] = handoffChild;
         return n;
     }
 }

@@ -2,25 +2,8 @@ using System.Runtime.InteropServices;
 
 namespace Sandboxrun.Launch;
 
-// Mirrors of Native/stage.h. Layout is checked against the C compiler in NativeStageLayoutTests.
-
-internal enum NativeOpKind
-{
-    Mkdir = 1,
-    MkFile = 2,
-    Symlink = 3,
-    WriteFile = 4,
-    Mount = 5,
-    SetAttr = 6,
-    PivotRoot = 7,
-    Umount = 8,
-    Chdir = 9,
-    SetHostname = 10,
-    Netlink = 11,
-    Rmdir = 12,
-    MoveMount = 13,
-    LandlockPath = 14,
-}
+// Mirrors of Native/stage.h. Layout is checked against the C compiler in NativeStageLayoutTests;
+// op kinds are SetupOpKind, whose values are enum sbr_op_kind's.
 
 [Flags]
 internal enum NativeOpFlags : uint

@@ -27,6 +27,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -202,6 +203,49 @@ static int landlock_path_rule(const struct sbr_op *op)
     return rc < 0 ? -1 : 0;
 }
 
+// The egress proxy's listening socket must live in the sandbox's network namespace, and the
+// supervisor, which stays in the host's, accepts on it; sock_diag queries must be made from
+// the same namespace to see the agent's sockets. Both are created here and handed over.
+static int proxy_handoff(const struct sbr_op *op)
+{
+    int fds[2] = {-1, -1};
+    int rc = -1, one = 1;
+    fds[0] = (int)socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fds[0] < 0)
+        goto out;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)op->flags),
+                               .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    if (setsockopt(fds[0], SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fds[0], (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fds[0], 1024) < 0)
+        goto out;
+    fds[1] = (int)socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 4 /* NETLINK_SOCK_DIAG */);
+    if (fds[1] < 0)
+        goto out;
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof fds)];
+    } control;
+    char byte = 'P';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    int *payload = (int *)CMSG_DATA(c);
+    payload[0] = fds[0];
+    payload[1] = fds[1];
+    if (RETRY(sendmsg((int)op->fd, &msg, MSG_NOSIGNAL)) == 1)
+        rc = 0;
+out:;
+    int saved = errno;
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    errno = saved;
+    return rc;
+}
+
 static int run_op(const struct sbr_op *op)
 {
     long rc;
@@ -255,6 +299,9 @@ static int run_op(const struct sbr_op *op)
         break;
     case SBR_OP_LANDLOCK_PATH:
         rc = landlock_path_rule(op);
+        break;
+    case SBR_OP_PROXY_HANDOFF:
+        rc = proxy_handoff(op);
         break;
     default:
         errno = EINVAL;

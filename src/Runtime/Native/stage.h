@@ -26,6 +26,8 @@ enum sbr_op_kind {
     SBR_OP_RMDIR = 12,     // path
     SBR_OP_MOVE_MOUNT = 13, // fd = detached mount (open_tree), a = plain bind source without one
     SBR_OP_LANDLOCK_PATH = 14, // fd = ruleset, path, attr_set = access, attr_clr = rights for non-directories
+    SBR_OP_PROXY_HANDOFF = 15, // fd = unix socket to the supervisor, flags = port: listen on 127.0.0.1:port
+                               // in this netns, open a NETLINK_SOCK_DIAG socket, send both with SCM_RIGHTS
 };
 
 // Op flags (in sbr_op.opflags).

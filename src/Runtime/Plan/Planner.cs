@@ -67,19 +67,26 @@ internal static class Planner
             Unenforced("cgroup", "process.limits.pids (needs cgroups)");
         if (limits.Cpu is not null)
             Unenforced("cgroup", "process.limits.cpu (needs cgroups)");
-        if (!policy.NetworkPolicies.IsEmpty)
-            notices.Add(new Notice("network", "network_policies are not served yet: the sandbox has no network at all"));
         if (policy.Inference is not null && !policy.Inference.Routes.IsEmpty)
             notices.Add(new Notice("network", "inference routes are not served yet: the sandbox has no network at all"));
 
         ImmutableArray<SeccompInstruction> filter = [];
         SeccompPolicy sc = policy.Process.Seccomp;
-        if (!sc.Block.IsEmpty || !sc.Allow.IsEmpty || sc.Log || sc.DefaultAction != SeccompDefaultAction.Errno)
-            Unenforced("seccomp", "process.seccomp block/allow/default_action/log (needs the seccomp compiler)");
-        if (sc.DefaultProfile)
-            filter = [.. DefaultFilter.Build().Select(i => new SeccompInstruction(i.Code, i.Jt, i.Jf, i.K))];
-        else
-            notices.Add(new Notice("seccomp", "default profile turned off by the policy"));
+        SeccompAction deny = sc.DefaultAction switch
+        {
+            SeccompDefaultAction.Kill => SeccompAction.KillProcess,
+            SeccompDefaultAction.Log => SeccompAction.Log,
+            _ => SeccompAction.Errno(DefaultFilter.EPERM),
+        };
+        SeccompProfileResult seccomp = SeccompProfile.Build(sc.DefaultProfile, sc.Block, sc.Allow, deny, sc.Log);
+        foreach (string e in seccomp.Errors)
+            errors.Add(new PlanError(2, $"seccomp: {e}"));
+        foreach (string u in seccomp.Unenforced)
+            Unenforced("seccomp", u);
+        foreach (string n in seccomp.Notices)
+            notices.Add(new Notice("seccomp", n));
+        if (seccomp.Filter is { } compiled)
+            filter = [.. compiled.Program.Select(i => new SeccompInstruction(i.Code, i.Jt, i.Jf, i.K))];
 
         Identity? identity = PlanIdentity(policy.Process, host, invocation, errors);
         string workdir = invocation.Workdir;
@@ -105,11 +112,12 @@ internal static class Planner
             : [];
 
         var mounts = new MountPlanner(policy.Filesystem, host, workdir, invocation.Console, identity, notices, errors);
-        ImmutableArray<SetupOp> ops = mounts.Build(invocation.Name ?? DefaultHostname, landlockOps);
+        bool proxy = !policy.NetworkPolicies.IsEmpty;
+        ImmutableArray<SetupOp> ops = mounts.Build(invocation.Name ?? DefaultHostname, landlockOps, proxy);
         if (errors.Count > 0)
             return new PlanResult(null, errors.ToImmutable());
 
-        ImmutableArray<KeyValuePair<string, string>> env = PlanEnvironment(policy, invocation, host, identity);
+        ImmutableArray<KeyValuePair<string, string>> env = PlanEnvironment(policy, invocation, host, identity, proxy);
         string pathVar = env.FirstOrDefault(kv => kv.Key == "PATH").Value ?? DefaultPath;
         ImmutableArray<string> search = [.. pathVar.Split(':', StringSplitOptions.RemoveEmptyEntries)];
 
@@ -232,7 +240,7 @@ internal static class Planner
         return new Identity(uid, gid, name, home ?? "", setGroups, setGroups ? [gid] : [], uidMap, gidMap, DenySetgroups: !host.IsRoot);
     }
 
-    private static ImmutableArray<KeyValuePair<string, string>> PlanEnvironment(SandboxPolicy policy, Invocation invocation, HostFacts host, Identity identity)
+    private static ImmutableArray<KeyValuePair<string, string>> PlanEnvironment(SandboxPolicy policy, Invocation invocation, HostFacts host, Identity identity, bool proxy)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string key in s_passedEnvironment)
@@ -242,6 +250,14 @@ internal static class Planner
         env["USER"] = identity.UserName;
         if (!env.ContainsKey("PATH"))
             env["PATH"] = DefaultPath;
+        if (proxy)
+        {
+            // The only way out: every common client honours one of these spellings.
+            string url = $"http://127.0.0.1:{ProxyPort}";
+            foreach (string key in (string[])["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"])
+                env[key] = url;
+            env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1";
+        }
         foreach ((string key, string value) in policy.Process.Environment)
             env[key] = value;
         foreach ((string key, string? value) in invocation.Environment)
@@ -316,7 +332,7 @@ internal static class Planner
 
         public string AgentWorkdir { get; private set; } = "/";
 
-        public ImmutableArray<SetupOp> Build(string hostname, ImmutableArray<SetupOp> afterPivot)
+        public ImmutableArray<SetupOp> Build(string hostname, ImmutableArray<SetupOp> afterPivot, bool proxy)
         {
             var ops = new List<SetupOp>
             {
@@ -395,6 +411,8 @@ internal static class Planner
             ops.AddRange(afterPivot); // Landlock rules name paths of the new root
             ops.Add(SetupOp.SetHostname(hostname));
             ops.Add(SetupOp.Netlink(Netlink.SetLinkUp(Netlink.LoopbackIndex), "bring up lo"));
+            if (proxy)
+                ops.Add(SetupOp.ProxyHandoff(ProxyPort));
             ops.Add(SetupOp.Chdir(AgentWorkdir));
             return [.. ops];
         }

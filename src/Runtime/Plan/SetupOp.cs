@@ -44,6 +44,7 @@ internal enum SetupOpKind
     Rmdir = 12,
     MoveMount = 13,
     LandlockPath = 14,
+    ProxyHandoff = 15,
 }
 
 /// <summary>
@@ -104,6 +105,10 @@ internal sealed record SetupOp(SetupOpKind Kind, string Path, string Description
     /// <summary>Adds a path_beneath rule to the Landlock ruleset (file rights only when the path is not a directory).</summary>
     public static SetupOp LandlockPath(string path, ulong access, ulong fileRights) =>
         new(SetupOpKind.LandlockPath, path, $"landlock rule for {path}") { AttrSet = (MountAttributes)access, AttrClear = (MountAttributes)fileRights, Optional = true };
+
+    /// <summary>Listens on 127.0.0.1:port inside the sandbox's netns and hands the socket (and a sock_diag socket) to the supervisor.</summary>
+    public static SetupOp ProxyHandoff(int port) =>
+        new(SetupOpKind.ProxyHandoff, "", $"open the egress proxy's listener on 127.0.0.1:{port}") { Flags = (MountFlags)(ulong)port };
 
     public static SetupOp MoveMount(int detachedMount, string target, string description) =>
         new(SetupOpKind.MoveMount, target, description) { DetachedMount = detachedMount };

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Sandboxrun.Seccomp;
 using YamlDotNet.RepresentationModel;
 
 namespace Sandboxrun.Policy;
@@ -177,12 +178,18 @@ internal static class PolicyReader
 
     private static readonly SeccompPolicy DefaultSeccomp = new(true, [], [], SeccompDefaultAction.Errno, false);
 
-    private static SeccompPolicy ReadSeccomp(YamlFields? fields) => fields is null
-        ? DefaultSeccomp
-        : new SeccompPolicy(
+    private static SeccompPolicy ReadSeccomp(YamlFields? fields)
+    {
+        if (fields is null)
+        {
+            return DefaultSeccomp;
+        }
+
+        var block = ReadSyscalls(fields, "block", []);
+        return new SeccompPolicy(
             fields.Bool("default_profile", true),
-            ReadSyscalls(fields, "block"),
-            ReadSyscalls(fields, "allow"),
+            block,
+            ReadSyscalls(fields, "allow", block),
             fields.Choice("default_action", DefaultActionChoices) switch
             {
                 "kill" => SeccompDefaultAction.Kill,
@@ -190,8 +197,11 @@ internal static class PolicyReader
                 _ => SeccompDefaultAction.Errno,
             },
             fields.Bool("log", false));
+    }
 
-    private static ImmutableArray<string> ReadSyscalls(YamlFields fields, string key)
+    /// <summary>Names of the native syscall table (x86_64), in file order, duplicates dropped; a name
+    /// also in <paramref name="blocked"/> is an error (block and allow would contradict each other).</summary>
+    private static ImmutableArray<string> ReadSyscalls(YamlFields fields, string key, ImmutableArray<string> blocked)
     {
         var names = ImmutableArray.CreateBuilder<string>();
         foreach (var (node, path) in fields.Items(key))
@@ -201,13 +211,22 @@ internal static class PolicyReader
                 continue;
             }
 
-            if (!PolicySyntax.IsSyscallName(name))
+            if (SyscallTable.X86_64.Number(name) is null)
             {
-                fields.Diag.Error(node, path, $"{YamlValues.Quote(name)} is not a syscall name; expected lowercase letters, digits and '_'");
+                fields.Diag.Error(node, path, SeccompProfile.UnknownSyscallMessage(SyscallTable.X86_64, name));
                 continue;
             }
 
-            names.Add(name);
+            if (blocked.Contains(name))
+            {
+                fields.Diag.Error(node, path, $"'{name}' is also in process.seccomp.block; a syscall is either blocked or allowed");
+                continue;
+            }
+
+            if (!names.Contains(name))
+            {
+                names.Add(name);
+            }
         }
 
         return names.DrainToImmutable();

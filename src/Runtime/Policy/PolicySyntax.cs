@@ -284,10 +284,6 @@ internal static class PolicySyntax
         name.Length > 0 && !char.IsAsciiDigit(name[0])
         && !name.AsSpan().ContainsAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
 
-    /// <summary>A syscall name as the kernel spells it: lowercase letters, digits and '_'.</summary>
-    public static bool IsSyscallName(string name) =>
-        name.Length is > 0 and <= 64 && !name.AsSpan().ContainsAnyExcept("abcdefghijklmnopqrstuvwxyz0123456789_");
-
     public static bool IsSha256(string text) => text.Length == 64 && !text.AsSpan().ContainsAnyExcept("0123456789abcdefABCDEF");
 
     /// <summary>A user or group name as shadow-utils accepts it (NAME_REGEX, relaxed to allow capitals and '.').</summary>

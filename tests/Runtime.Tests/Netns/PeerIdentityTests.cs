@@ -72,7 +72,7 @@ public sealed class PeerIdentityTests
                 Assert.Contains(peer.Holders, h => h.ExePath == bash && h.Sha256 == Sha(bash));
                 Assert.Contains(peer.Holders, h => h.ExePath.EndsWith("/sleep", StringComparison.Ordinal));
                 SocketHolder sleeper = peer.Holders.Single(h => h.ExePath.EndsWith("/sleep", StringComparison.Ordinal));
-                Assert.Contains(bash, sleeper.AncestorExes);
+                Assert.Contains(sleeper.Ancestors, a => a.Path == bash && a.Sha256 == Sha(bash));
             }
             finally
             {

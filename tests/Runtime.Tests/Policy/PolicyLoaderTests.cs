@@ -537,7 +537,23 @@ public class PolicyLoaderTests
     public void BadSyscallName()
     {
         AssertError("version: 1\nprocess:\n  seccomp:\n    block: [ptrace, Mount]", 4, 21, "process.seccomp.block[1]",
-            "'Mount' is not a syscall name; expected lowercase letters, digits and '_'");
+            "unknown syscall 'Mount' (did you mean 'mount'?)");
+    }
+
+    [Fact]
+    public void UnknownSyscallNameGetsASuggestion()
+    {
+        AssertError("version: 1\nprocess:\n  seccomp:\n    allow: [ptrce]", 4, 13, "process.seccomp.allow[0]",
+            "unknown syscall 'ptrce' (did you mean 'ptrace'?)");
+        AssertError("version: 1\nprocess:\n  seccomp:\n    block: [frobnicate]", 4, 13, "process.seccomp.block[0]",
+            "unknown syscall 'frobnicate'");
+    }
+
+    [Fact]
+    public void SyscallBothBlockedAndAllowedIsAnError()
+    {
+        AssertError("version: 1\nprocess:\n  seccomp:\n    block: [ptrace]\n    allow: [bpf, ptrace]", 5, 18, "process.seccomp.allow[1]",
+            "'ptrace' is also in process.seccomp.block");
     }
 
     [Fact]

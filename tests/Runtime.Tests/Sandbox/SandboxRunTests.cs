@@ -211,7 +211,9 @@ public sealed class SandboxRunTests(SandboxFixture f)
     {
         // script(1) gives sandboxrun a terminal on stdin; the agent must see a different one.
         string outer = $"'{f.Sandboxrun}' -e PROBE_HOST_NS='{f.HostNamespaces}' -- sh -c 'tty; readlink /proc/self/fd/0; \"$0\" tiocsti 0 x' '{f.Probe}'";
-        ProcessResult r = ProcessRunner.Run("script", ["-qec", $"tty; {outer}", "/dev/null"], f.NewWorkdir());
+        // script's stdin stays open while it runs (at EOF, script(1) sends the terminal an end-of-file byte).
+        string quoted = $"tty; {outer}".Replace("'", "'\\''", StringComparison.Ordinal);
+        ProcessResult r = ProcessRunner.Run("sh", ["-c", $"sleep 3 | script -qec '{quoted}' /dev/null"], f.NewWorkdir());
         string[] lines = r.Stdout.Replace("\r", "", StringComparison.Ordinal).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.True(lines.Length >= 4, r.ToString());
         Assert.StartsWith("/dev/pts/", lines[0], StringComparison.Ordinal); // the outer terminal

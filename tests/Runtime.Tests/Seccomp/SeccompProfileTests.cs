@@ -1,0 +1,130 @@
+using Xunit;
+using Sandboxrun.Seccomp;
+
+namespace Sandboxrun.Tests.Seccomp;
+
+/// <summary>process.seccomp (default_profile, block, allow, default_action, log) -> filter.</summary>
+public sealed class SeccompProfileTests
+{
+    private static readonly SyscallTable s_t = SyscallTable.X86_64;
+    private static readonly SeccompAction s_eperm = SeccompAction.Errno(1);
+    private static readonly uint s_retEperm = Bpf.RetErrno(1);
+
+    private static SeccompProfileResult Build(bool defaultProfile = true, string[]? block = null, string[]? allow = null,
+        SeccompAction? deny = null, bool log = false) =>
+        SeccompProfile.Build(defaultProfile, block ?? [], allow ?? [], deny ?? s_eperm, log, Architecture.X86_64);
+
+    private static uint Eval(SeccompProfileResult r, string name, params ulong[] args)
+    {
+        Assert.True(r.Filter is not null, string.Join("\n", r.Errors));
+        return BpfInterpreter.Run(r.Filter!.Program, Bpf.AuditArchX86_64, s_t[name], args);
+    }
+
+    [Fact]
+    public void DefaultIsTheDefaultProfile()
+    {
+        SeccompProfileResult r = Build();
+        Assert.Empty(r.Errors);
+        Assert.Empty(r.Unenforced);
+        Assert.Equal(DefaultFilter.Build().Program.ToArray(), r.Filter!.Program.ToArray());
+        Assert.Equal(s_retEperm, Eval(r, "ptrace"));
+        Assert.Equal(Bpf.RetAllow, Eval(r, "getppid"));
+    }
+
+    [Fact]
+    public void BlockAddsRefusalsOnTopOfTheDefaults()
+    {
+        SeccompProfileResult r = Build(block: ["getppid", "memfd_create"]);
+        Assert.Equal(s_retEperm, Eval(r, "getppid"));
+        Assert.Equal(s_retEperm, Eval(r, "memfd_create"));
+        Assert.Equal(s_retEperm, Eval(r, "ptrace"));
+        Assert.Equal(Bpf.RetAllow, Eval(r, "getpid"));
+    }
+
+    [Fact]
+    public void BlockingACallWithAnArgumentFilterRefusesItWhole()
+    {
+        SeccompProfileResult r = Build(block: ["socket"]);
+        Assert.Equal(s_retEperm, Eval(r, "socket", 1, 1, 0)); // even AF_UNIX
+    }
+
+    [Fact]
+    public void AllowRemovesDefaultRules()
+    {
+        SeccompProfileResult r = Build(allow: ["ptrace", "socket", "io_uring_setup"]);
+        Assert.Empty(r.Errors);
+        Assert.Equal(Bpf.RetAllow, Eval(r, "ptrace"));
+        Assert.Equal(Bpf.RetAllow, Eval(r, "io_uring_setup"));
+        Assert.Equal(Bpf.RetAllow, Eval(r, "socket", 17, 3, 0)); // AF_PACKET: the family filter is gone too
+        Assert.Equal(s_retEperm, Eval(r, "io_uring_enter")); // only what was named
+        Assert.Equal(s_retEperm, Eval(r, "bpf"));
+    }
+
+    [Fact]
+    public void AllowingWhatIsNotBlockedIsANotice()
+    {
+        SeccompProfileResult r = Build(allow: ["read"]);
+        Assert.Empty(r.Errors);
+        Assert.Contains(r.Notices, n => n.Contains("'read' is not blocked", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AllowingClone3AloneWarnsThatNamespaceChecksCanBeBypassed()
+    {
+        SeccompProfileResult r = Build(allow: ["clone3"]);
+        Assert.Equal(Bpf.RetAllow, Eval(r, "clone3"));
+        Assert.Contains(r.Notices, n => n.Contains("clone3", StringComparison.Ordinal) && n.Contains("bypassed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void DefaultActionKillKillsAndKeepsClone3Enosys()
+    {
+        SeccompProfileResult r = Build(deny: SeccompAction.KillProcess);
+        Assert.Equal(Bpf.RetKillProcess, Eval(r, "ptrace"));
+        Assert.Equal(Bpf.RetKillProcess, Eval(r, "unshare", 0x10000000));
+        Assert.Equal(Bpf.RetErrno(38), Eval(r, "clone3"));
+        Assert.Equal(Bpf.RetKillProcess, BpfInterpreter.Run(r.Filter!.Program, Bpf.AuditArchX86_64, Bpf.X32SyscallBit | 39));
+    }
+
+    [Fact]
+    public void DefaultActionLogLetsBlockedCallsThroughButNeverX32()
+    {
+        SeccompProfileResult r = Build(deny: SeccompAction.Log);
+        Assert.Equal(Bpf.RetLog, Eval(r, "ptrace"));
+        Assert.Equal(s_retEperm, BpfInterpreter.Run(r.Filter!.Program, Bpf.AuditArchX86_64, Bpf.X32SyscallBit | 39));
+        Assert.Equal(Bpf.RetKillProcess, BpfInterpreter.Run(r.Filter!.Program, Bpf.AuditArchI386, 20));
+        Assert.Contains(r.Notices, n => n.Contains("audit", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void DefaultProfileOffInstallsNothingUnlessSomethingIsBlocked()
+    {
+        SeccompProfileResult off = Build(defaultProfile: false);
+        Assert.Null(off.Filter);
+        Assert.Empty(off.Errors);
+        Assert.Contains(off.Notices, n => n.Contains("turned off", StringComparison.Ordinal));
+
+        SeccompProfileResult blocks = Build(defaultProfile: false, block: ["ptrace"]);
+        Assert.Equal(s_retEperm, Eval(blocks, "ptrace"));
+        Assert.Equal(Bpf.RetAllow, Eval(blocks, "bpf"));
+        Assert.Equal(Bpf.RetKillProcess, BpfInterpreter.Run(blocks.Filter!.Program, Bpf.AuditArchI386, 26)); // the arch check stays
+    }
+
+    [Fact]
+    public void LogIsReportedAsUnenforced()
+    {
+        SeccompProfileResult r = Build(log: true);
+        Assert.NotNull(r.Filter);
+        Assert.Contains(r.Unenforced, u => u.Contains("process.seccomp.log", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void UnknownAndContradictoryNamesAreErrors()
+    {
+        SeccompProfileResult r = Build(block: ["ptrce"], allow: ["bpf"]);
+        Assert.Null(r.Filter);
+        Assert.Contains("unknown syscall 'ptrce' (did you mean 'ptrace'?)", r.Errors);
+        SeccompProfileResult both = Build(block: ["bpf"], allow: ["bpf"]);
+        Assert.Contains(both.Errors, e => e.Contains("both block and allow", StringComparison.Ordinal));
+    }
+}
