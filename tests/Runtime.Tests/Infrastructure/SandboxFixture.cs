@@ -38,6 +38,12 @@ public sealed class SandboxFixture : IDisposable
 
     private static string Link(string path) => new FileInfo(path).LinkTarget ?? throw new InvalidOperationException(path);
 
+    /// <summary>Every real-sandbox case runs as root (false) and as the unprivileged user (true).</summary>
+    public static TheoryData<bool> Modes => new() { false, true };
+
+    public void SkipRootlessIfUnavailable(bool rootless) =>
+        Skip.If(rootless && User is null, "rootless cases need the suite to run as root, which creates the unprivileged user");
+
     /// <summary>A fresh directory for one test (owned by the rootless user when <paramref name="forUser"/>).</summary>
     public string NewWorkdir(bool forUser = false)
     {

@@ -11,10 +11,7 @@ namespace Sandboxrun.Tests.Landlock;
 [Collection(SandboxCollection.Name)]
 public sealed class LandlockSandboxTests(SandboxFixture f)
 {
-    public static TheoryData<bool> Modes => new() { false, true };
-
-    private void SkipRootlessIfUnavailable(bool rootless) =>
-        Skip.If(rootless && f.User is null, "rootless cases need the suite to run as root, which creates the unprivileged user");
+    public static TheoryData<bool> Modes => SandboxFixture.Modes;
 
     /// <summary>A policy file in a fresh workdir; the probe's directory is always readable and executable.</summary>
     private (string Workdir, string Policy) Setup(bool rootless, string body)
@@ -39,7 +36,7 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void MountedButUngrantedPathsAreDenied(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         (string wd, string policy) = Setup(rootless, Narrow);
         // /proc and /dev/zero are mounted in every sandbox; this policy grants neither.
         Assert.StartsWith("err EACCES", f.RunProbe(["--policy", policy], ["fs-read", "/proc/self/status"], rootless, wd).LastLine, StringComparison.Ordinal);
@@ -57,7 +54,7 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void ReadWriteTreeAllowsCreateDeleteRenameLinkTruncate(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         (string wd, string policy) = Setup(rootless, Narrow);
         string a = Path.Combine(wd, "a"), sub = Path.Combine(wd, "sub"), b = Path.Combine(sub, "b");
         string script = $"""
@@ -80,7 +77,7 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void SymlinksAndProcFdsDoNotWidenAccess(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         (string wd, string policy) = Setup(rootless, Narrow);
         // A link in the writable tree to an ungranted path: following it is still denied.
         string script = $"ln -s /proc/self/status {wd}/l; '{f.Probe}' fs-read {wd}/l";
@@ -108,7 +105,7 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void ExecuteAllowListIsEnforcedByTheKernel(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         (string wd, string policy) = Setup(rootless, Narrow.Replace(
             "  read_write: [/tmp, /dev/null]",
             "  read_write: [/tmp, /dev/null]\n  execute: [/usr/bin, /usr/lib, /usr/lib64]",
@@ -130,7 +127,7 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void TcpBindAndConnectLists(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         (string wd, string policy) = Setup(rootless, Narrow + "\n  tcp_bind: [8081]\n  tcp_connect: []\n");
         Assert.StartsWith("err EACCES", f.RunProbe(["--policy", policy], ["tcp-listen", "8080"], rootless, wd).LastLine, StringComparison.Ordinal);
         Assert.StartsWith("ok", f.RunProbe(["--policy", policy], ["tcp-listen", "8081"], rootless, wd).LastLine, StringComparison.Ordinal);
@@ -143,7 +140,7 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void SignalsOutsideTheDomainAreRefused(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         (string wd, string policy) = Setup(rootless, Narrow);
         // pid 1 (the sandbox's init) is outside the agent's Landlock domain.
         Assert.StartsWith("err EPERM", f.RunProbe(["--policy", policy], ["kill", "1", "USR1"], rootless, wd).LastLine, StringComparison.Ordinal);

@@ -10,16 +10,13 @@ namespace Sandboxrun.Tests.Sandbox;
 [Collection(SandboxCollection.Name)]
 public sealed class SandboxRunTests(SandboxFixture f)
 {
-    public static TheoryData<bool> Modes => new() { false, true };
-
-    private void SkipRootlessIfUnavailable(bool rootless) =>
-        Skip.If(rootless && f.User is null, "rootless cases need the suite to run as root, which creates the unprivileged user");
+    public static TheoryData<bool> Modes => SandboxFixture.Modes;
 
     [SkippableTheory]
     [MemberData(nameof(Modes))]
     public void ReadmeCommandRunsAndCannotWriteTheHost(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         ProcessResult r = f.Run(["--", "sh", "-c", "id; hostname; ls /; touch /etc/x"], rootless);
         Assert.Equal(1, r.ExitCode); // touch's status
         Assert.Contains("Read-only file system", r.Stderr, StringComparison.Ordinal);
@@ -33,7 +30,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void AgentHasNoCapabilitiesAndNoNewPrivs(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         ProcessResult caps = f.RunProbe([], ["caps"], rootless);
         Assert.True(caps.ExitCode == 0, caps.ToString());
         Assert.Matches(@"CapBnd:\s+0000000000000000", caps.Stdout);
@@ -45,7 +42,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void RootIdentityIsSandboxAndRootlessIsTheInvokingUser(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         ProcessResult r = f.RunProbe([], ["id"], rootless);
         Assert.True(r.ExitCode == 0, r.ToString());
         string expected = rootless ? $"uid={f.User!.Value.Uid} " : "uid=2000000 ";
@@ -56,7 +53,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void WorkdirIsWritableAndEverythingElseIsNot(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         string wd = f.NewWorkdir(rootless);
         ProcessResult inside = f.RunProbe([], ["fs-write", Path.Combine(wd, "made-inside")], rootless, wd);
         Assert.True(inside.ExitCode == 0, inside.ToString());
@@ -75,7 +72,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void TmpIsPrivate(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         string marker = Path.Combine("/tmp", "sbr-host-marker-" + Guid.NewGuid().ToString("N")[..8]);
         File.WriteAllText(marker, "host");
         try
@@ -96,7 +93,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void WorkdirUnderTmpStaysVisibleOverThePrivateTmp(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         string wd = Path.Combine("/tmp", "sbr-wd-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(wd);
         try
@@ -160,7 +157,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void OwnPidNamespaceAndHostname(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         ProcessResult pids = f.RunProbe([], ["pids"], rootless);
         Assert.True(pids.ExitCode == 0, pids.ToString());
         int count = int.Parse(pids.LastLine.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
@@ -178,7 +175,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void NoNetworkButLoopbackIsUp(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         ProcessResult outside = f.RunProbe([], ["tcp-connect", "1.1.1.1", "443"], rootless);
         Assert.StartsWith("err ENETUNREACH", outside.LastLine, StringComparison.Ordinal);
         ProcessResult listen = f.RunProbe([], ["tcp-listen", "8080"], rootless);
@@ -226,7 +223,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void EnvironmentIsScrubbed(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         var env = new Dictionary<string, string?>
         {
             ["OPENAI_API_KEY"] = "sk-live-123",
@@ -249,7 +246,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void OnlyStdioReachTheAgentUnlessPreserved(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         string wd = f.NewWorkdir(rootless);
         string inner = $"exec 7</etc/hostname 3</etc/hostname; exec '{f.Sandboxrun}' -e PROBE_HOST_NS='{f.HostNamespaces}' -- '{f.Probe}' fds-check";
         ProcessResult leaked = rootless
@@ -266,7 +263,7 @@ public sealed class SandboxRunTests(SandboxFixture f)
     [MemberData(nameof(Modes))]
     public void ExitCodesFollowTheAgent(bool rootless)
     {
-        SkipRootlessIfUnavailable(rootless);
+        f.SkipRootlessIfUnavailable(rootless);
         Assert.Equal(42, f.Run(["--", "sh", "-c", "exit 42"], rootless).ExitCode);
         Assert.Equal(0, f.Run(["--", "true"], rootless).ExitCode);
         Assert.Equal(137, f.Run(["--", "sh", "-c", "kill -9 $$"], rootless).ExitCode);
