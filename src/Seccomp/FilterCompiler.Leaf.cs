@@ -56,14 +56,17 @@ public static partial class FilterCompiler
         /// reach its pass or fail branch from more than one test).</summary>
         private static Func<Facts, Node> Once(Func<Facts, Node> build)
         {
-            var built = new Dictionary<string, Node>(StringComparer.Ordinal);
+            Node? withoutFacts = null;
+            Dictionary<string, Node>? built = null;
             return facts =>
             {
-                string key = facts.Key(0);
-                if (!built.TryGetValue(key, out Node? node))
+                if (facts.IsEmpty)
+                    return withoutFacts ??= build(facts);
+                built ??= new Dictionary<string, Node>(StringComparer.Ordinal);
+                if (!built.TryGetValue(facts.Key(0), out Node? node))
                 {
                     node = build(facts);
-                    built[key] = node;
+                    built[facts.Key(0)] = node;
                 }
                 return node;
             };
@@ -189,29 +192,33 @@ public static partial class FilterCompiler
         {
             foreach (Fact f in _facts)
             {
-                if (f.Offset != t.Offset)
-                    continue;
-                if (f.Equal)
-                {
-                    uint overlap = f.Mask & t.Mask;
-                    if (t.Code == Bpf.JeqK)
-                    {
-                        if ((f.Value & overlap) != (t.K & overlap))
-                            return false; // bits both look at disagree
-                        if ((t.Mask & ~f.Mask) == 0)
-                            return (f.Value & t.Mask) == t.K; // every bit the test reads is known
-                    }
-                    else if (f.Mask == uint.MaxValue && t.Mask == uint.MaxValue)
-                    {
-                        return t.Code == Bpf.JgtK ? f.Value > t.K : f.Value >= t.K;
-                    }
-                }
-                else if (t.Code == Bpf.JeqK && f.Mask == t.Mask && f.Value == t.K)
-                {
-                    return false;
-                }
+                if (Decide(f, t) is bool known)
+                    return known;
             }
             return null;
+        }
+
+        private static bool? Decide(Fact f, Test t)
+        {
+            if (f.Offset != t.Offset)
+                return null;
+            if (f.Equal)
+            {
+                uint overlap = f.Mask & t.Mask;
+                if (t.Code == Bpf.JeqK)
+                {
+                    if ((f.Value & overlap) != (t.K & overlap))
+                        return false; // bits both look at disagree
+                    if ((t.Mask & ~f.Mask) == 0)
+                        return (f.Value & t.Mask) == t.K; // every bit the test reads is known
+                }
+                else if (f.Mask == uint.MaxValue && t.Mask == uint.MaxValue)
+                {
+                    return t.Code == Bpf.JgtK ? f.Value > t.K : f.Value >= t.K;
+                }
+                return null;
+            }
+            return t.Code == Bpf.JeqK && f.Mask == t.Mask && f.Value == t.K ? false : null;
         }
 
         /// <summary>Only the facts that decide at least one of <paramref name="tests"/>.</summary>
@@ -219,16 +226,23 @@ public static partial class FilterCompiler
         {
             if (_facts.IsEmpty)
                 return this;
-            ImmutableArray<Fact> useful = [.. _facts.Where(f => tests.Exists(t => new Facts([f]).Decide(t) is not null))];
+            ImmutableArray<Fact> useful = [.. _facts.Where(f => tests.Exists(t => Decide(f, t) is not null))];
             return useful.Length == _facts.Length ? this : useful.IsEmpty ? None : new(useful);
         }
 
+        private string? _key;
+
+        /// <summary>The facts as text, after <paramref name="index"/> (which rule they hold for).</summary>
         public string Key(int index)
         {
-            var key = new StringBuilder(index.ToString(CultureInfo.InvariantCulture));
-            foreach (Fact f in _facts)
-                key.Append(CultureInfo.InvariantCulture, $"|{f.Offset}:{f.Mask:x}{(f.Equal ? '=' : '!')}{f.Value:x}");
-            return key.ToString();
+            if (_key is null)
+            {
+                var key = new StringBuilder();
+                foreach (Fact f in _facts)
+                    key.Append(CultureInfo.InvariantCulture, $"|{f.Offset}:{f.Mask:x}{(f.Equal ? '=' : '!')}{f.Value:x}");
+                _key = key.ToString();
+            }
+            return index.ToString(CultureInfo.InvariantCulture) + _key;
         }
     }
 }

@@ -12,9 +12,10 @@ public sealed record FilterStats(int Instructions, int Syscalls, int Rules, int 
 
 public sealed record CompiledFilter(ImmutableArray<BpfInstruction> Program, FilterStats Stats);
 
-/// <param name="Optimize">Merge identical code, fold constant jumps, drop redundant loads, coalesce
-/// runs of syscall numbers with the same rules into ranges, then the linear <see cref="Peephole"/>.
-/// Off, the program is the plain decision tree (used to check the optimiser).</param>
+/// <param name="Optimize">Merge identical code, fold constant jumps, skip tests whose outcome an
+/// earlier test on the path decided, drop redundant loads, coalesce runs of syscall numbers with
+/// the same rules into ranges, then the linear <see cref="Peephole"/>. Off, the program is the
+/// plain decision tree (the reference the optimiser is tested against).</param>
 /// <param name="X32Action">What an x32 call gets (default EPERM); only for architectures with an x32 ABI.</param>
 public sealed record CompileOptions(bool Optimize = true, SeccompAction? X32Action = null);
 
@@ -32,10 +33,11 @@ public readonly record struct CompileResult(CompiledFilter? Filter, string? Erro
 ///           (high half first), first match returns its action; no match: default action
 ///   numbers without rules: ret default action
 /// </code>
-/// The program is built as a DAG of single instructions, laid out in reverse post-order
-/// (every jump goes forward, the not-taken branch falls through), and conditional jumps
-/// farther than 255 instructions are bent through a <c>ja</c> (or a copy of the <c>ret</c>
-/// they aim at) placed within reach.
+/// The program is built as a DAG of single instructions (identical code shared when
+/// optimising), laid out in reverse post-order (every jump goes forward, the not-taken branch
+/// falls through), and conditional jumps farther than 255 instructions are bent through a
+/// <c>ja</c> (or a copy of the <c>ret</c> they aim at) placed within reach. docs/seccomp.md
+/// walks through an example.
 /// </summary>
 public static partial class FilterCompiler
 {
@@ -116,7 +118,7 @@ public static partial class FilterCompiler
                 if ((code == Bpf.JgtK && k == uint.MaxValue) || (code == Bpf.JsetK && k == 0))
                     return onFalse!;
             }
-            else if (code is Bpf.LdWAbs or Bpf.AndK && onTrue!.Code is Bpf.RetK or Bpf.LdWAbs)
+            else if ((code is Bpf.LdWAbs or Bpf.AndK) && (onTrue!.Code is Bpf.RetK or Bpf.LdWAbs))
             {
                 return onTrue; // A is overwritten or never read again
             }
@@ -136,12 +138,13 @@ public static partial class FilterCompiler
         var leaves = new List<(uint First, uint Last, Node Leaf)>();
         foreach (IGrouping<uint, SeccompRule> group in rules.GroupBy(r => r.Syscall).OrderBy(r => r.Key))
         {
-            Node leaf = new LeafBuilder(g, [.. group], defaultAction, specialise: false).Build();
-            if (options.Optimize)
+            List<SeccompRule> groupRules = [.. group];
+            Node leaf = new LeafBuilder(g, groupRules, defaultAction, specialise: false).Build();
+            if (options.Optimize && groupRules.Count(r => !r.Conditions.IsEmpty) >= 2)
             {
                 // Specialising on known facts makes each path shorter but may copy code; keep it
                 // only when the leaf does not grow.
-                Node specialised = new LeafBuilder(g, [.. group], defaultAction, specialise: true).Build();
+                Node specialised = new LeafBuilder(g, groupRules, defaultAction, specialise: true).Build();
                 if (Size(specialised) <= Size(leaf))
                     leaf = specialised;
             }
@@ -260,6 +263,8 @@ public static partial class FilterCompiler
             }
         }
 
+        if (!entry.Any(e => e.Key.Code == Bpf.LdWAbs && e.Value == e.Key.K))
+            return root;
         var rebuilt = new Dictionary<Node, Node>();
         Node Rebuild(Node n)
         {

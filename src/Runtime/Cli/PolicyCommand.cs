@@ -48,7 +48,13 @@ internal static class PolicyCommand
         {
             Console.WriteLine("  not applied");
         }
-        Console.WriteLine($"seccomp:     {(plan.Seccomp.IsEmpty ? "off" : $"default profile, {plan.Seccomp.Length} instructions")}");
+        SeccompPolicy sc = policy.Process.Seccomp;
+        string seccomp = plan.Seccomp.IsEmpty ? "off"
+            : (sc.DefaultProfile ? "default profile" : "no default profile")
+              + (sc.Block.IsEmpty ? "" : $", block {string.Join(' ', sc.Block)}")
+              + (sc.Allow.IsEmpty || !sc.DefaultProfile ? "" : $", allow {string.Join(' ', sc.Allow)}")
+              + $", refusals: {sc.DefaultAction.ToString().ToLowerInvariant()}; {plan.Seccomp.Length} instructions";
+        Console.WriteLine($"seccomp:     {seccomp}");
         Console.WriteLine(policy.NetworkPolicies.IsEmpty
             ? "network:     none (loopback only)"
             : $"network:     egress proxy on 127.0.0.1:{Planner.ProxyPort} inside the sandbox; {policy.NetworkPolicies.Length} network policies, enforcement default: enforce");

@@ -49,7 +49,7 @@ internal static class SeccompDumpCommand
         ImmutableArray<BpfInstruction> program = [.. plan.Seccomp.Select(i => new BpfInstruction(i.Code, i.Jt, i.Jf, i.K))];
         byte[] bytes = text
             ? System.Text.Encoding.UTF8.GetBytes(
-                $"# {program.Length} instructions, at most {BpfProgram.MaxDepth(program)} executed per call\n"
+                $"# {program.Length} instructions, longest path {BpfProgram.MaxDepth(program)}\n"
                 + BpfProgram.Disassemble(program, Architecture.Current?.Syscalls))
             : BpfProgram.ToBytes(program);
         if (output is null)

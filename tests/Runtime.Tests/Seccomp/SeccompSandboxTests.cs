@@ -18,7 +18,7 @@ public sealed class SeccompSandboxTests(SandboxFixture f)
     private const int KilledBySigsys = 128 + 31;
 
     /// <summary>(name of the case, syscall, arguments, outcome without the filter or null when that is EPERM as well).</summary>
-    public static TheoryData<string, string, string[], string?> Refused => new()
+    private static TheoryData<string, string, string[], string?> Cases => new()
     {
         { "ptrace", "ptrace", ["7", "2147483647"], "err ESRCH" },                    // PTRACE_CONT to no such pid
         { "process_vm_readv", "process_vm_readv", ["2147483647", "0", "0", "0", "0", "1"], "err EINVAL" }, // flags must be 0
@@ -83,6 +83,28 @@ public sealed class SeccompSandboxTests(SandboxFixture f)
         { "personality READ_IMPLIES_EXEC", "personality", ["0x400000"], "ok 0" },
     };
 
+    /// <summary>Every case, as root and rootless (<see cref="SandboxFixture.Modes"/>).</summary>
+    public static TheoryData<string, string, string[], string?, bool> Refused => Rows(anotherOutcomeOnly: false);
+
+    /// <summary>The cases whose call fails otherwise without the filter, as root and rootless.</summary>
+    public static TheoryData<string, string, string[], string?, bool> RefusedWithAnotherOutcome => Rows(anotherOutcomeOnly: true);
+
+    private static TheoryData<string, string, string[], string?, bool> Rows(bool anotherOutcomeOnly)
+    {
+        var data = new TheoryData<string, string, string[], string?, bool>();
+        foreach (bool rootless in SandboxFixture.Modes)
+        {
+            foreach (object?[] row in Cases)
+            {
+                if (!anotherOutcomeOnly || row[3] is not null)
+                    data.Add((string)row[0]!, (string)row[1]!, (string[])row[2]!, (string?)row[3], rootless);
+            }
+        }
+        return data;
+    }
+
+    public static TheoryData<bool> Modes => SandboxFixture.Modes;
+
     private string Policy(string seccomp)
     {
         string path = Path.Combine(f.NewWorkdir(), "policy.yaml");
@@ -90,27 +112,32 @@ public sealed class SeccompSandboxTests(SandboxFixture f)
         return path;
     }
 
-    private ProcessResult Probe(string? seccomp, params string[] args) =>
-        f.RunProbe(seccomp is null ? [] : ["--policy", Policy(seccomp)], args);
+    /// <summary>The probe in a sandbox with the default policy (null) or one whose process.seccomp is <paramref name="seccomp"/>.</summary>
+    private ProcessResult Probe(bool rootless, string? seccomp, params string[] args)
+    {
+        f.SkipRootlessIfUnavailable(rootless);
+        return f.RunProbe(seccomp is null ? [] : ["--policy", Policy(seccomp)], args, rootless);
+    }
 
     private static string[] SyscallArgs(string name, string[] args) =>
         ["syscall", SyscallTable.X86_64[name].ToString(CultureInfo.InvariantCulture), .. args];
 
     [SkippableTheory]
     [MemberData(nameof(Refused))]
-    public void DefaultProfileRefusesWithEperm(string label, string name, string[] args, string? withoutFilter)
+    public void DefaultProfileRefusesWithEperm(string label, string name, string[] args, string? withoutFilter, bool rootless)
     {
         _ = withoutFilter;
-        ProcessResult r = Probe(null, SyscallArgs(name, args));
+        ProcessResult r = Probe(rootless, null, SyscallArgs(name, args));
         Assert.True(r.ExitCode == 1 && r.LastLine == "err EPERM", $"{label}: {r}");
     }
 
+    /// <summary>The calls the kernel refuses with EPERM anyway (no capabilities) are left out here;
+    /// <see cref="KillActionShowsEveryRuleFires"/> covers them.</summary>
     [SkippableTheory]
-    [MemberData(nameof(Refused))]
-    public void WithoutTheProfileTheSameCallFailsOtherwise(string label, string name, string[] args, string? withoutFilter)
+    [MemberData(nameof(RefusedWithAnotherOutcome))]
+    public void WithoutTheProfileTheSameCallFailsOtherwise(string label, string name, string[] args, string? withoutFilter, bool rootless)
     {
-        Skip.If(withoutFilter is null, $"{label}: the kernel answers EPERM here anyway; proven by the kill test");
-        ProcessResult r = Probe("{ default_profile: false }", SyscallArgs(name, args));
+        ProcessResult r = Probe(rootless, "{ default_profile: false }", SyscallArgs(name, args));
         if (withoutFilter == "!EPERM")
             Assert.True(r.LastLine != "err EPERM" && (r.LastLine.StartsWith("err ", StringComparison.Ordinal) || r.LastLine.StartsWith("ok ", StringComparison.Ordinal)), $"{label}: {r}");
         else
@@ -121,104 +148,104 @@ public sealed class SeccompSandboxTests(SandboxFixture f)
     /// rule is shown to fire, including those whose calls the kernel would refuse anyway.</summary>
     [SkippableTheory]
     [MemberData(nameof(Refused))]
-    public void KillActionShowsEveryRuleFires(string label, string name, string[] args, string? withoutFilter)
+    public void KillActionShowsEveryRuleFires(string label, string name, string[] args, string? withoutFilter, bool rootless)
     {
         _ = withoutFilter;
-        ProcessResult r = Probe("{ default_action: kill }", SyscallArgs(name, args));
+        ProcessResult r = Probe(rootless, "{ default_action: kill }", SyscallArgs(name, args));
         Assert.True(r.ExitCode == KilledBySigsys, $"{label}: {r}");
         Assert.DoesNotMatch("^(ok|err)", r.LastLine);
     }
 
-    [Fact]
-    public void Clone3IsEnosysSoLibcFallsBack()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void Clone3IsEnosysSoLibcFallsBack(bool rootless)
     {
-        Assert.Equal("err ENOSYS", Probe(null, SyscallArgs("clone3", ["0", "0"])).LastLine);
-        Assert.Equal("err ENOSYS", Probe("{ default_action: kill }", SyscallArgs("clone3", ["0", "0"])).LastLine); // not a denial
-        Assert.Equal("err EINVAL", Probe("{ default_profile: false }", SyscallArgs("clone3", ["0", "0"])).LastLine);
+        Assert.Equal("err ENOSYS", Probe(rootless, null, SyscallArgs("clone3", ["0", "0"])).LastLine);
+        Assert.Equal("err ENOSYS", Probe(rootless, "{ default_action: kill }", SyscallArgs("clone3", ["0", "0"])).LastLine); // not a denial
+        Assert.Equal("err EINVAL", Probe(rootless, "{ default_profile: false }", SyscallArgs("clone3", ["0", "0"])).LastLine);
     }
 
-    [Fact]
-    public void AllowedFormsOfFilteredCallsPass()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void AllowedFormsOfFilteredCallsPass(bool rootless)
     {
-        Assert.StartsWith("ok ", Probe(null, SyscallArgs("socket", ["1", "1", "0"])).LastLine, StringComparison.Ordinal);        // AF_UNIX
-        Assert.StartsWith("ok ", Probe(null, SyscallArgs("socket", ["2", "0x80801", "0"])).LastLine, StringComparison.Ordinal);  // TCP, CLOEXEC|NONBLOCK
-        Assert.StartsWith("ok ", Probe(null, SyscallArgs("socket", ["10", "2", "0"])).LastLine, StringComparison.Ordinal);       // UDP6
-        Assert.StartsWith("ok ", Probe(null, SyscallArgs("socket", ["16", "3", "0"])).LastLine, StringComparison.Ordinal);       // NETLINK_ROUTE
-        Assert.Equal("err EBADF", Probe(null, SyscallArgs("ioctl", ["-1", "0x5401", "0"])).LastLine);                            // TCGETS
-        Assert.StartsWith("ok ", Probe(null, SyscallArgs("personality", ["0xffffffff"])).LastLine, StringComparison.Ordinal);
-        Assert.Equal("err EFAULT", Probe(null, SyscallArgs("memfd_create", ["0", "0"])).LastLine);                              // NULL name: reached the kernel
+        Assert.StartsWith("ok ", Probe(rootless, null, SyscallArgs("socket", ["1", "1", "0"])).LastLine, StringComparison.Ordinal);        // AF_UNIX
+        Assert.StartsWith("ok ", Probe(rootless, null, SyscallArgs("socket", ["2", "0x80801", "0"])).LastLine, StringComparison.Ordinal);  // TCP, CLOEXEC|NONBLOCK
+        Assert.StartsWith("ok ", Probe(rootless, null, SyscallArgs("socket", ["10", "2", "0"])).LastLine, StringComparison.Ordinal);       // UDP6
+        Assert.StartsWith("ok ", Probe(rootless, null, SyscallArgs("socket", ["16", "3", "0"])).LastLine, StringComparison.Ordinal);       // NETLINK_ROUTE
+        Assert.Equal("err EBADF", Probe(rootless, null, SyscallArgs("ioctl", ["-1", "0x5401", "0"])).LastLine);                            // TCGETS
+        Assert.StartsWith("ok ", Probe(rootless, null, SyscallArgs("personality", ["0xffffffff"])).LastLine, StringComparison.Ordinal);
+        Assert.Equal("err EFAULT", Probe(rootless, null, SyscallArgs("memfd_create", ["0", "0"])).LastLine);                              // NULL name: reached the kernel
     }
 
-    [SkippableFact]
-    public void I386SyscallKillsTheProcess()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void I386SyscallKillsTheProcess(bool rootless)
     {
-        ProcessResult baseline = Probe("{ default_profile: false }", "int80", "20"); // i386 getpid
+        ProcessResult baseline = Probe(rootless, "{ default_profile: false }", "int80", "20"); // i386 getpid
         Skip.If(baseline.ExitCode != 0, $"this kernel has no i386 emulation (CONFIG_IA32_EMULATION / ia32_emulation=): {baseline}");
         Assert.StartsWith("ok ", baseline.LastLine, StringComparison.Ordinal);
 
-        ProcessResult r = Probe(null, "int80", "20");
+        ProcessResult r = Probe(rootless, null, "int80", "20");
         Assert.True(r.ExitCode == KilledBySigsys, r.ToString());
         Assert.DoesNotMatch("^(ok|err)", r.LastLine);
     }
 
-    [Fact]
-    public void X32SyscallIsRefused()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void X32SyscallIsRefused(bool rootless)
     {
-        ProcessResult baseline = Probe("{ default_profile: false }", "x32", "39"); // getpid with __X32_SYSCALL_BIT
+        ProcessResult baseline = Probe(rootless, "{ default_profile: false }", "x32", "39"); // getpid with __X32_SYSCALL_BIT
         Assert.True(baseline.LastLine is "err ENOSYS" || baseline.LastLine.StartsWith("ok ", StringComparison.Ordinal), baseline.ToString());
-        Assert.Equal("err EPERM", Probe(null, "x32", "39").LastLine);
-        Assert.Equal("err EPERM", Probe(null, "x32", SyscallTable.X86_64["ptrace"].ToString(CultureInfo.InvariantCulture), "7", "2147483647").LastLine);
+        Assert.Equal("err EPERM", Probe(rootless, null, "x32", "39").LastLine);
+        Assert.Equal("err EPERM", Probe(rootless, null, "x32", SyscallTable.X86_64["ptrace"].ToString(CultureInfo.InvariantCulture), "7", "2147483647").LastLine);
     }
 
-    [Fact]
-    public void UnshareOfAUserNamespaceIsRefused()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void UnshareOfAUserNamespaceIsRefused(bool rootless)
     {
         // The probe's own helper runs unshare(CLONE_NEWUSER) in a single-threaded clone child;
         // without the filter the kernel lets the unprivileged agent create one.
-        Assert.Equal("ok", Probe("{ default_profile: false }", "unshare-user").LastLine);
-        Assert.Equal("err EPERM unshare", Probe(null, "unshare-user").LastLine);
-        ProcessResult tool = f.Run(["--", "sh", "-c", "unshare -U true"]);
+        Assert.Equal("ok", Probe(rootless, "{ default_profile: false }", "unshare-user").LastLine);
+        Assert.Equal("err EPERM unshare", Probe(rootless, null, "unshare-user").LastLine);
+        ProcessResult tool = f.Run(["--", "sh", "-c", "unshare -U true"], rootless);
         Assert.True(tool.ExitCode != 0 && tool.Stderr.Contains("Operation not permitted", StringComparison.Ordinal), tool.ToString());
     }
 
-    [Fact]
-    public void PolicyBlockAllowAndActionReachTheKernel()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void PolicyBlockAllowAndActionReachTheKernel(bool rootless)
     {
         string getppid = SyscallTable.X86_64["getppid"].ToString(CultureInfo.InvariantCulture);
-        Assert.StartsWith("ok ", Probe(null, "syscall", getppid).LastLine, StringComparison.Ordinal);
-        Assert.Equal("err EPERM", Probe("{ block: [getppid] }", "syscall", getppid).LastLine);
-        Assert.Equal("err ESRCH", Probe("{ allow: [ptrace] }", SyscallArgs("ptrace", ["7", "2147483647"])).LastLine);
-        Assert.Equal("err EPERM", Probe("{ allow: [ptrace] }", SyscallArgs("io_uring_setup", ["0", "0"])).LastLine);
+        Assert.StartsWith("ok ", Probe(rootless, null, "syscall", getppid).LastLine, StringComparison.Ordinal);
+        Assert.Equal("err EPERM", Probe(rootless, "{ block: [getppid] }", "syscall", getppid).LastLine);
+        Assert.Equal("err ESRCH", Probe(rootless, "{ allow: [ptrace] }", SyscallArgs("ptrace", ["7", "2147483647"])).LastLine);
+        Assert.Equal("err EPERM", Probe(rootless, "{ allow: [ptrace] }", SyscallArgs("io_uring_setup", ["0", "0"])).LastLine);
         // log: the call goes through (and the kernel's audit records it).
-        Assert.Equal("err ESRCH", Probe("{ default_action: log }", SyscallArgs("ptrace", ["7", "2147483647"])).LastLine);
-    }
-
-    [SkippableFact]
-    public void RootlessSandboxesGetTheSameFilter()
-    {
-        Skip.If(f.User is null, "rootless cases need the suite to run as root, which creates the unprivileged user");
-        ProcessResult r = f.RunProbe([], SyscallArgs("io_uring_setup", ["0", "0"]), rootless: true);
-        Assert.Equal("err EPERM", r.LastLine);
-        ProcessResult i386 = f.RunProbe([], ["int80", "20"], rootless: true);
-        Assert.True(i386.ExitCode is KilledBySigsys, i386.ToString());
+        Assert.Equal("err ESRCH", Probe(rootless, "{ default_action: log }", SyscallArgs("ptrace", ["7", "2147483647"])).LastLine);
     }
 
     // ---- ordinary workloads run unaffected ----
 
-    [Fact]
-    public void ShellAndCoreutils()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void ShellAndCoreutils(bool rootless)
     {
-        string wd = f.NewWorkdir(forUser: false);
+        f.SkipRootlessIfUnavailable(rootless);
+        string wd = f.NewWorkdir(forUser: rootless);
         ProcessResult r = f.Run(["--", "sh", "-c",
             "set -e; printf 'b\\na\\n' | sort > sorted; cat sorted; ls / > /dev/null; mkdir d; echo x > d/f; tar -cf t.tar d; rm -r d; tar -xf t.tar; cat d/f; " +
-            "sh -c 'echo sub-$$' | cut -c1-4; (sleep 0.1 & wait); echo done"], workdir: wd);
+            "sh -c 'echo sub-$$' | cut -c1-4; (sleep 0.1 & wait); echo done"], rootless, wd);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal("a\nb\nx\nsub-\ndone\n", r.Stdout);
     }
 
-    [SkippableFact]
-    public void Python()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void Python(bool rootless)
     {
+        f.SkipRootlessIfUnavailable(rootless);
         string? python = new[] { "/usr/bin/python3", "/usr/local/bin/python3" }.FirstOrDefault(File.Exists);
         Skip.If(python is null, "no python3 in /usr/bin or /usr/local/bin");
         const string script =
@@ -232,27 +259,31 @@ public sealed class SeccompSandboxTests(SandboxFixture f)
             "with multiprocessing.Pool(2) as p: assert p.map(abs, [-1, -2]) == [1, 2]\n" +
             "fd = os.memfd_create('x'); os.close(fd)\n" +
             "print('python ok')\n";
-        ProcessResult r = f.Run(["--", python, "-c", script], timeout: TimeSpan.FromSeconds(60));
+        ProcessResult r = f.Run(["--", python, "-c", script], rootless, timeout: TimeSpan.FromSeconds(60));
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal("python ok\n", r.Stdout);
     }
 
-    [SkippableFact]
-    public void GitInitAndCommitInTheWorkdir()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void GitInitAndCommitInTheWorkdir(bool rootless)
     {
+        f.SkipRootlessIfUnavailable(rootless);
         Skip.IfNot(File.Exists("/usr/bin/git"), "git is not installed");
-        string wd = f.NewWorkdir();
+        string wd = f.NewWorkdir(forUser: rootless);
         ProcessResult r = f.Run(["--", "sh", "-c",
             "set -e; git init -q .; echo hi > a.txt; git add a.txt; git -c user.name=t -c user.email=t@example.com commit -qm first; git log --oneline | wc -l"],
-            workdir: wd);
+            rootless, wd);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal("1\n", r.Stdout);
         Assert.True(Directory.Exists(Path.Combine(wd, ".git")));
     }
 
-    [SkippableFact]
-    public void Node()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void Node(bool rootless)
     {
+        f.SkipRootlessIfUnavailable(rootless);
         string? node = new[] { "/usr/bin/node", "/usr/local/bin/node" }.FirstOrDefault(File.Exists);
         Skip.If(node is null, "node is not installed");
         const string script =
@@ -261,18 +292,19 @@ public sealed class SeccompSandboxTests(SandboxFixture f)
             "  if (cp.execSync('echo child').toString() !== 'child\\n') process.exit(3);" +
             "  const srv = net.createServer().listen(0, '127.0.0.1', () => { srv.close(); console.log('node ok'); });" +
             "});";
-        ProcessResult r = f.Run(["--", node, "-e", script], timeout: TimeSpan.FromSeconds(60));
+        ProcessResult r = f.Run(["--", node, "-e", script], rootless, timeout: TimeSpan.FromSeconds(60));
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal("node ok\n", r.Stdout);
     }
 
-    [Fact]
-    public void DotNetProgram()
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void DotNetProgram(bool rootless)
     {
         // The probe is a NativeAOT .NET program: threads, the GC, signal handling and spawning itself.
-        ProcessResult orphans = f.RunProbe([], ["orphans", "3"]);
+        ProcessResult orphans = Probe(rootless, null, "orphans", "3");
         Assert.True(orphans.ExitCode == 0, orphans.ToString());
-        ProcessResult info = f.RunProbe([], ["caps"]);
+        ProcessResult info = Probe(rootless, null, "caps");
         Assert.True(info.ExitCode == 0, info.ToString());
     }
 }
