@@ -61,6 +61,11 @@ internal static class Planner
 
         // Layers that later work enforces; until then they are refused or skipped out loud.
         ResourceLimits limits = policy.Process.Limits;
+        // vm.memfd_noexec (what keeps a memfd from running past the execute list) can only be
+        // written by host root; a rootless run cannot stop fileless execution of a memfd.
+        bool memfdNoExec = policy.Filesystem.Execute is not null && host.IsRoot;
+        if (policy.Filesystem.Execute is not null && !host.IsRoot)
+            Unenforced("landlock", "filesystem_policy.execute against fileless execution (a memfd run through /proc/self/fd or execveat): vm.memfd_noexec needs root");
         if (limits.MemoryBytes is not null)
             Unenforced("cgroup", "process.limits.memory (needs cgroups)");
         if (limits.Pids is not null)
@@ -111,7 +116,7 @@ internal static class Planner
             ? [.. ll.PathRules.Select(r => SetupOp.LandlockPath(r.Path, (ulong)r.Access, (ulong)(r.Access & LandlockAbi.FileRights)))]
             : [];
 
-        var mounts = new MountPlanner(policy.Filesystem, host, workdir, invocation.Console, identity, notices, errors);
+        var mounts = new MountPlanner(policy.Filesystem, host, workdir, invocation.Console, identity, notices, errors) { MemfdNoExec = memfdNoExec };
         bool proxy = !policy.NetworkPolicies.IsEmpty;
         ImmutableArray<SetupOp> ops = mounts.Build(invocation.Name ?? DefaultHostname, landlockOps, proxy);
         if (errors.Count > 0)
@@ -332,6 +337,8 @@ internal static class Planner
 
         public string AgentWorkdir { get; private set; } = "/";
 
+        public bool MemfdNoExec { get; init; }
+
         public ImmutableArray<SetupOp> Build(string hostname, ImmutableArray<SetupOp> afterPivot, bool proxy)
         {
             var ops = new List<SetupOp>
@@ -493,6 +500,14 @@ internal static class Planner
             {
                 SetupOp.Mount("proc", New + "/proc", "proc", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, null, "mount a fresh /proc"),
             };
+            if (MemfdNoExec)
+            {
+                // Landlock does not see files on internal mounts: a memfd could be executed
+                // (execveat AT_EMPTY_PATH, /proc/self/fd/N) past the execute allow-list. In this
+                // pid namespace every memfd is created non-executable and sealed (vm.memfd_noexec=1,
+                // Linux 6.3+); it is written before /proc/sys becomes read-only and children cannot lower it.
+                ops.Add(SetupOp.WriteFile(New + "/proc/sys/vm/memfd_noexec", "1\n"u8) with { Description = "make memfds non-executable (vm.memfd_noexec=1)" });
+            }
             foreach (string p in s_procReadOnly)
             {
                 ops.Add(SetupOp.Mount(New + p, New + p, null, MountFlags.Bind | MountFlags.Recursive, null, $"bind {p} over itself") with { Optional = true });

@@ -106,10 +106,11 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
     public void ExecuteAllowListIsEnforcedByTheKernel(bool rootless)
     {
         f.SkipRootlessIfUnavailable(rootless);
+        // Rootless runs cannot make memfds non-executable, so they need best_effort (and say what is skipped).
         (string wd, string policy) = Setup(rootless, Narrow.Replace(
             "  read_write: [/tmp, /dev/null]",
             "  read_write: [/tmp, /dev/null]\n  execute: [/usr/bin, /usr/lib, /usr/lib64]",
-            StringComparison.Ordinal));
+            StringComparison.Ordinal).Replace("hard_requirement", rootless ? "best_effort" : "hard_requirement", StringComparison.Ordinal));
         string script = $"""
             /usr/bin/true && echo usr-bin-ok
             '{f.Probe}' id 2>&1 | tail -1; echo probe=$?
@@ -121,6 +122,40 @@ public sealed class LandlockSandboxTests(SandboxFixture f)
         Assert.Contains("tmp=126", r.Stdout, StringComparison.Ordinal); // sh: Permission denied
         Assert.Contains("wd=126", r.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("uid=", r.Stdout, StringComparison.Ordinal); // the probe never ran
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void FilelessExecutionIsRefusedUnderAnExecuteAllowList(bool rootless)
+    {
+        f.SkipRootlessIfUnavailable(rootless);
+        Skip.IfNot(File.Exists("/usr/bin/python3"), "needs /usr/bin/python3 to create and execute a memfd");
+        string script = string.Join("; ",
+            "import os",
+            "fd = os.memfd_create('x', 0)",
+            "os.write(fd, open('/usr/bin/true', 'rb').read())",
+            "r = []",
+            "exec(\"try: os.execve(f'/proc/self/fd/{fd}', ['x'], {})\\nexcept OSError as e: r.append(e.errno)\")",
+            "exec(\"try: os.execve(fd, ['x'], {})\\nexcept OSError as e: r.append(e.errno)\")",
+            "print('refused', r)");
+        (string wd, string policy) = Setup(rootless, Narrow.Replace(
+            "  read_write: [/tmp, /dev/null]",
+            "  read_write: [/tmp, /dev/null]\n  execute: [/usr/bin, /usr/lib, /usr/lib64]",
+            StringComparison.Ordinal));
+        ProcessResult r = f.Run(["--policy", policy, "--", "/usr/bin/python3", "-c", script], rootless, wd);
+        if (rootless)
+        {
+            // Only host root can set vm.memfd_noexec: a rootless run says so and refuses (hard_requirement).
+            Assert.Equal(125, r.ExitCode);
+            Assert.Contains("fileless execution", r.Stderr, StringComparison.Ordinal);
+            return;
+        }
+        Assert.Contains("refused [13, 13]", r.Stdout, StringComparison.Ordinal); // /proc/self/fd/N and execveat(AT_EMPTY_PATH)
+
+        // Control: without an execute list the same memfd runs (so the refusal above is the list's doing).
+        (string wd2, string open) = Setup(rootless, Narrow);
+        ProcessResult c = f.Run(["--policy", open, "--", "/usr/bin/python3", "-c", script], rootless, wd2);
+        Assert.True(c.ExitCode == 0 && !c.Stdout.Contains("refused", StringComparison.Ordinal), c.ToString());
     }
 
     [SkippableTheory]
