@@ -77,6 +77,15 @@ public sealed class SandboxFixture : IDisposable
 
     private static (string, uint, uint) CreateUser()
     {
+        // A run that was killed never disposed its user: remove those whose test process is gone.
+        foreach (string line in File.ReadAllLines("/etc/passwd"))
+        {
+            string user = line.Split(':')[0];
+            if (user.StartsWith("sbrtest", StringComparison.Ordinal)
+                && int.TryParse(user.AsSpan(7), NumberStyles.None, CultureInfo.InvariantCulture, out int owner)
+                && !Directory.Exists($"/proc/{owner}"))
+                ProcessRunner.Run("userdel", [user]);
+        }
         string name = "sbrtest" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         ProcessResult r = ProcessRunner.Run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name]);
         if (r.ExitCode != 0)
