@@ -28,12 +28,13 @@ public sealed class PeerIdentity
     {
         string link = $"socket:[{socket.Inode.ToString(CultureInfo.InvariantCulture)}]";
         var holders = ImmutableArray.CreateBuilder<SocketHolder>();
-        foreach (int pid in _candidatePids())
+        HashSet<int> candidates = [.. _candidatePids()]; // one /proc scan per resolution
+        foreach (int pid in candidates)
         {
             if (!HoldsSocket(pid, link))
                 continue;
             if (Executable(pid) is (string path, string sha))
-                holders.Add(new SocketHolder(pid, path, sha, Ancestors(pid)));
+                holders.Add(new SocketHolder(pid, path, sha, Ancestors(pid, candidates)));
         }
         return new Peer(socket, holders.ToImmutable());
     }
@@ -79,10 +80,9 @@ public sealed class PeerIdentity
         }
     }
 
-    private ImmutableArray<(string Path, string Sha256)> Ancestors(int pid)
+    private ImmutableArray<(string Path, string Sha256)> Ancestors(int pid, HashSet<int> candidates)
     {
         var list = ImmutableArray.CreateBuilder<(string, string)>();
-        var candidates = _candidatePids().ToHashSet();
         for (int p = ParentOf(pid); p > 0 && candidates.Contains(p) && list.Count < 64; p = ParentOf(p))
         {
             if (Executable(p) is (string path, string sha))

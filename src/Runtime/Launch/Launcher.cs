@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using Sandboxrun.Interop;
 using Sandboxrun.Plan;
 
@@ -357,21 +356,5 @@ internal sealed unsafe class Launcher
             n->KeepFds[i] = i < detached.Length ? detached[i] : -1;
         n->KeepFds[7] = handoffChild;
         return n;
-    }
-}
-
-/// <summary>Text helpers for the launch's messages.</summary>
-internal static class LaunchText
-{
-    public static string Quote(IEnumerable<string> argv)
-    {
-        var sb = new StringBuilder();
-        foreach (string a in argv)
-        {
-            if (sb.Length > 0)
-                sb.Append(' ');
-            sb.Append(a.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"') ? $"'{a.Replace("'", "'\\''", StringComparison.Ordinal)}'" : a);
-        }
-        return sb.ToString();
     }
 }

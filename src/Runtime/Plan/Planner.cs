@@ -93,7 +93,7 @@ internal static class Planner
         if (seccomp.Filter is { } compiled)
             filter = [.. compiled.Program.Select(i => new SeccompInstruction(i.Code, i.Jt, i.Jf, i.K))];
 
-        Identity? identity = PlanIdentity(policy.Process, host, invocation, errors);
+        Identity? identity = PlanIdentity(policy.Process, host, errors);
         string workdir = invocation.Workdir;
         if (identity is { Home: "" })
         {
@@ -167,9 +167,8 @@ internal static class Planner
         return new LandlockRequest(paths.ToImmutable(), fs.Execute is not null, policy.Landlock.TcpBind, policy.Landlock.TcpConnect, ProxyPort, bestEffort);
     }
 
-    private static Identity? PlanIdentity(ProcessPolicy process, HostFacts host, Invocation invocation, ImmutableArray<PlanError>.Builder errors)
+    private static Identity? PlanIdentity(ProcessPolicy process, HostFacts host, ImmutableArray<PlanError>.Builder errors)
     {
-        _ = invocation;
         (uint sbxUid, uint sbxGid) = host.SandboxAccount ?? (DefaultSandboxId, DefaultSandboxId);
 
         // Default: the invoking user when rootless, `sandbox` when root.
