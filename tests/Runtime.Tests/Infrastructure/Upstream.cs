@@ -17,6 +17,8 @@ public sealed class Upstream : IDisposable
 
     public ConcurrentQueue<string> Heads { get; } = new();
 
+    public ConcurrentQueue<string> Bodies { get; } = new();
+
     public int Accepts => _accepts;
 
     private int _accepts;
@@ -50,20 +52,54 @@ public sealed class Upstream : IDisposable
                 return;
             }
             Interlocked.Increment(ref _accepts);
-            _ = Task.Run(async () =>
+            _ = Task.Run(() => Serve(client));
+        }
+    }
+
+    /// <summary>
+    /// Requests one after another on the connection (keep-alive) until the client closes or asks to.
+    /// Paths starting /chunked answer with a chunked body; /close answers and closes without
+    /// announcing it in advance; anything else with Content-Length.
+    /// </summary>
+    private async Task Serve(TcpClient client)
+    {
+        using (client)
+        {
+            NetworkStream s = client.GetStream();
+            try
             {
-                using (client)
+                while (true)
                 {
-                    NetworkStream s = client.GetStream();
                     var head = new StringBuilder();
                     var buf = new byte[1];
                     while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && await s.ReadAsync(buf) == 1)
                         head.Append((char)buf[0]);
-                    Heads.Enqueue(head.ToString());
-                    byte[] reply = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {Body.Length}\r\nConnection: close\r\n\r\n{Body}");
-                    await s.WriteAsync(reply);
+                    if (head.Length == 0)
+                        return;
+                    string text = head.ToString();
+                    Heads.Enqueue(text);
+                    string? length = text.Split("\r\n").FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
+                    if (length is not null)
+                    {
+                        var body = new byte[int.Parse(length["Content-Length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture)];
+                        await s.ReadExactlyAsync(body);
+                        Bodies.Enqueue(Encoding.ASCII.GetString(body));
+                    }
+                    bool close = text.Contains("\r\nConnection: close", StringComparison.OrdinalIgnoreCase);
+                    string path = text.Split(' ')[1];
+                    string reply = path.StartsWith("/chunked", StringComparison.Ordinal)
+                        ? $"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{Body.Length:x}\r\n{Body}\r\n0\r\n\r\n"
+                        : path.StartsWith("/close", StringComparison.Ordinal)
+                        ? $"HTTP/1.1 200 OK\r\n\r\n{Body}"
+                        : $"HTTP/1.1 200 OK\r\nContent-Length: {Body.Length}\r\n{(close ? "Connection: close\r\n" : "")}\r\n{Body}";
+                    await s.WriteAsync(Encoding.ASCII.GetBytes(reply));
+                    if (close || path.StartsWith("/close", StringComparison.Ordinal))
+                        return;
                 }
-            });
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 
