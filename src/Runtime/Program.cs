@@ -13,6 +13,8 @@ internal static class Program
             "run" => RunCommand.Execute(args.AsSpan(1)),
             "policy" => PolicyCommand.Execute(args.AsSpan(1)),
             "doctor" => DoctorCommand.Execute(args.AsSpan(1)),
+            "ps" => PsCommand.Execute(args.AsSpan(1)),
+            "logs" => LogsCommand.Execute(args.AsSpan(1)),
             "debug" => DebugCommand.Execute(args.AsSpan(1)),
             "help" or "--help" or "-h" => Usage.Print(Console.Out, 0),
             "--version" or "version" => Usage.Version(),

@@ -10,27 +10,40 @@ namespace Sandboxrun.Audit;
 /// </summary>
 internal sealed class AuditLog : IDisposable
 {
-    private readonly Stream _stream;
-    private readonly bool _ownsStream;
+    private readonly (Stream Stream, bool Owned)[] _sinks;
     private readonly string _sandbox;
     private readonly Lock _lock = new();
 
-    private AuditLog(Stream stream, bool ownsStream, string sandbox) => (_stream, _ownsStream, _sandbox) = (stream, ownsStream, sandbox);
+    private AuditLog((Stream, bool)[] sinks, string sandbox) => (_sinks, _sandbox) = (sinks, sandbox);
 
-    /// <summary>"-" is standard error; anything else a file appended to (created 0600).</summary>
-    public static AuditLog Open(string target, string sandbox)
+    /// <summary>Every event goes to each target: "-" is standard error; anything else a file appended to (created 0600).</summary>
+    public static AuditLog Open(IEnumerable<string> targets, string sandbox)
     {
-        if (target == "-")
-            return new AuditLog(Console.OpenStandardError(), ownsStream: false, sandbox);
-        var options = new FileStreamOptions
+        var sinks = new List<(Stream, bool)>();
+        try
         {
-            Mode = FileMode.Append,
-            Access = FileAccess.Write,
-            Share = FileShare.ReadWrite,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-        };
-        return new AuditLog(new FileStream(target, options), ownsStream: true, sandbox);
+            foreach (string target in targets)
+                sinks.Add(target == "-" ? (Console.OpenStandardError(), false) : (OpenFile(target), true));
+        }
+        catch
+        {
+            foreach ((Stream s, bool owned) in sinks)
+                if (owned)
+                    s.Dispose();
+            throw;
+        }
+        return new AuditLog([.. sinks], sandbox);
     }
+
+    public static AuditLog Open(string target, string sandbox) => Open([target], sandbox);
+
+    private static FileStream OpenFile(string target) => new(target, new FileStreamOptions
+    {
+        Mode = FileMode.Append,
+        Access = FileAccess.Write,
+        Share = FileShare.ReadWrite,
+        UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+    });
 
     /// <summary>Writes one event: the common fields, then <paramref name="fields"/> (string, long, bool or null values).</summary>
     public void Write(string evt, params (string Key, object? Value)[] fields)
@@ -77,17 +90,21 @@ internal sealed class AuditLog : IDisposable
             }
             w.WriteEndObject();
         }
+        buffer.Write("\n"u8);
         lock (_lock)
         {
-            _stream.Write(buffer.WrittenSpan);
-            _stream.WriteByte((byte)'\n');
-            _stream.Flush();
+            foreach ((Stream stream, _) in _sinks)
+            {
+                stream.Write(buffer.WrittenSpan);
+                stream.Flush();
+            }
         }
     }
 
     public void Dispose()
     {
-        if (_ownsStream)
-            _stream.Dispose();
+        foreach ((Stream stream, bool owned) in _sinks)
+            if (owned)
+                stream.Dispose();
     }
 }

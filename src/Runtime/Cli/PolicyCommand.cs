@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Sandboxrun.Control;
 using Sandboxrun.Host;
 using Sandboxrun.Landlock;
 using Sandboxrun.Plan;
@@ -5,7 +7,7 @@ using Sandboxrun.Policy;
 
 namespace Sandboxrun.Cli;
 
-/// <summary>`sandboxrun policy default | check FILE`.</summary>
+/// <summary>`sandboxrun policy default | check FILE | apply NAME FILE | get NAME`.</summary>
 internal static class PolicyCommand
 {
     public static int Execute(ReadOnlySpan<string> args)
@@ -17,7 +19,72 @@ internal static class PolicyCommand
         }
         if (args.Length == 2 && args[0] == "check")
             return Check(args[1]);
-        return Usage.Fail(2, "usage: sandboxrun policy default | policy check FILE");
+        if (args.Length == 3 && args[0] == "apply")
+            return Apply(args[1], args[2]);
+        if (args.Length == 2 && args[0] == "get")
+            return Get(args[1]);
+        return Usage.Fail(2, "usage: sandboxrun policy default | check FILE | apply NAME FILE | get NAME");
+    }
+
+    /// <summary>Reads FILE as the caller (the supervisor may run as another user) and sends it; the sandbox validates, compiles and swaps, or changes nothing.</summary>
+    private static int Apply(string name, string file)
+    {
+        if (!RunOptions.IsValidName(name))
+            return Usage.Fail(2, $"'{name}' is not a sandbox name");
+        string text;
+        try
+        {
+            text = File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Usage.Fail(2, $"{file}: {e.Message}");
+        }
+        string source = Path.GetFullPath(file);
+        (JsonDocument? reply, string? error) = ControlClient.Call(name, w =>
+        {
+            w.WriteString("op", "policy.apply");
+            w.WriteString("source", source);
+            w.WriteString("text", text);
+        });
+        if (reply is null)
+            return Usage.Fail(1, error!);
+        using (reply)
+        {
+            JsonElement r = reply.RootElement;
+            if (!r.GetProperty("ok").GetBoolean())
+            {
+                Console.Error.WriteLine($"sandboxrun: {name}: {r.Text("error")}");
+                if (r.TryGetProperty("errors", out JsonElement errors))
+                    foreach (JsonElement e in errors.EnumerateArray())
+                        Console.Error.WriteLine("sandboxrun: policy error: " + e.GetString());
+                return 2;
+            }
+            foreach (JsonElement w in r.GetProperty("warnings").EnumerateArray())
+                Console.Error.WriteLine("sandboxrun: policy warning: " + w.GetString());
+            Console.WriteLine($"{name}: applied {source} as generation {r.GetProperty("generation").GetInt64()}; "
+                + $"{r.GetProperty("revoked").GetInt32()} open connection(s) closed because the new policy no longer allows them");
+            return 0;
+        }
+    }
+
+    private static int Get(string name)
+    {
+        if (!RunOptions.IsValidName(name))
+            return Usage.Fail(2, $"'{name}' is not a sandbox name");
+        (JsonDocument? reply, string? error) = ControlClient.Call(name, w => w.WriteString("op", "policy.get"));
+        if (reply is null)
+            return Usage.Fail(1, error!);
+        using (reply)
+        {
+            JsonElement r = reply.RootElement;
+            if (!r.GetProperty("ok").GetBoolean())
+                return Usage.Fail(1, $"{name}: {r.Text("error")}");
+            Console.WriteLine($"# {name}: generation {r.GetProperty("generation").GetInt64()}, from {r.Text("source")}");
+            string text = r.Text("text");
+            Console.Write(text.EndsWith('\n') ? text : text + "\n");
+            return 0;
+        }
     }
 
     private static int Check(string file)

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Sandboxrun.Audit;
+using Sandboxrun.Control;
 using Sandboxrun.Host;
 using Sandboxrun.Launch;
 using Sandboxrun.Plan;
@@ -23,31 +24,38 @@ internal static class RunCommand
         if (options is null)
             return Usage.Fail(2, error!);
 
-        SandboxPolicy? policy = PolicySource.Load(options.PolicyFile, options.Quiet);
+        (SandboxPolicy? policy, string policyText) = PolicySource.LoadWithText(options.PolicyFile, options.Quiet);
         if (policy is null)
             return 2;
 
         TerminalRelay? terminal = null;
         AuditLog? audit = null;
         EgressServer? proxy = null;
+        SandboxState? state = null;
+        ControlServer? control = null;
         var registrations = new List<PosixSignalRegistration>();
         try
         {
-            string sandbox = options.Name ?? Planner.DefaultHostname;
-            audit = options.Audit is null ? null : AuditLog.Open(options.Audit, sandbox);
-            audit?.Write("policy.load", ("policy", policy.Source), ("generation", 1));
+            // Unnamed sandboxes are told apart by the supervisor's pid (`sandboxrun ps` lists them).
+            string sandbox = options.Name ?? $"{Planner.DefaultHostname}-{Environment.ProcessId}";
+            state = SandboxState.Create(sandbox);
+            audit = AuditLog.Open(options.Audit is null ? [state.AuditPath] : [state.AuditPath, options.Audit], sandbox);
+            audit.Write("policy.load", ("policy", policy.Source), ("generation", 1));
+            var live = new LiveSandbox(sandbox, options.Command, policyText, policy.Source, audit);
+            control = new ControlServer(state.ControlPath, live.Handle);
+            control.Start();
             terminal = TerminalRelay.OpenIfTerminal();
             (SandboxPlan? plan, int planExit) = MakePlan(policy, options, terminal?.SlavePath);
             if (plan is null)
             {
-                audit?.Write("sandbox.refused", ("status", planExit));
+                audit.Write("sandbox.refused", ("status", planExit));
                 return planExit;
             }
             foreach (Notice n in plan.Notices)
             {
                 if (!options.Quiet)
                     Console.Error.WriteLine("sandboxrun: notice: " + n);
-                audit?.Write("layer.skipped", ("layer", n.Layer), ("detail", n.Message));
+                audit.Write("layer.skipped", ("layer", n.Layer), ("detail", n.Message));
             }
 
             CompiledEgressPolicy? egress = null;
@@ -70,6 +78,7 @@ internal static class RunCommand
                 {
                     proxy = new EgressServer(listener, diag, launcher.Pid, egress ?? CompiledEgressPolicy.Empty, audit);
                     proxy.Start();
+                    live.Proxy = proxy;
                 },
             };
             foreach (int sig in ForwardedSignals)
@@ -87,17 +96,18 @@ internal static class RunCommand
             LaunchResult result = launcher.Run(terminal?.Slave ?? -1, () =>
             {
                 terminal?.Start();
-                audit?.Write("sandbox.start", ("pid", launcher.Pid), ("command", plan.Exec.Argv), ("user", plan.Identity.UserName),
+                live.Pid = launcher.Pid;
+                audit.Write("sandbox.start", ("pid", launcher.Pid), ("command", plan.Exec.Argv), ("user", plan.Identity.UserName),
                     ("uid", (long)plan.Identity.Uid), ("workdir", plan.Exec.Workdir), ("seccomp", !plan.Seccomp.IsEmpty), ("landlock_abi", plan.Landlock?.Abi ?? 0));
             });
             if (result.Error is not null)
             {
                 Console.Error.WriteLine("sandboxrun: " + result.Error);
-                audit?.Write("sandbox.setup_failed", ("status", result.ExitCode), ("detail", result.Error));
+                audit.Write("sandbox.setup_failed", ("status", result.ExitCode), ("detail", result.Error));
             }
             else
             {
-                audit?.Write("sandbox.exit", ("status", result.ExitCode),
+                audit.Write("sandbox.exit", ("status", result.ExitCode),
                     ("duration_ms", (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds));
             }
             return result.ExitCode;
@@ -106,13 +116,23 @@ internal static class RunCommand
         {
             return Usage.Fail(125, e.Message);
         }
+        catch (SandboxStateException e)
+        {
+            return Usage.Fail(125, e.Message);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+        {
+            return Usage.Fail(125, "state directory or audit log: " + e.Message);
+        }
         finally
         {
             foreach (PosixSignalRegistration r in registrations)
                 r.Dispose();
+            control?.Dispose();
             terminal?.Dispose();
             proxy?.Dispose();
             audit?.Dispose();
+            state?.Dispose();
         }
     }
 

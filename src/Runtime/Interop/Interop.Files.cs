@@ -139,5 +139,22 @@ internal static partial class Interop
         public static uint GetUid() => LibC.getuid();
 
         public static uint GetGid() => LibC.getgid();
+
+        public static uint GetEuid() => LibC.geteuid();
+
+        /// <summary>What lstat(2) says of a path (a link is described itself, not followed); null when it does not exist.</summary>
+        public readonly record struct Status(uint Uid, uint Mode, bool IsDirectory);
+
+        public static Status? LStat(string path)
+        {
+            stat st;
+            fixed (byte* p = System.Text.Encoding.UTF8.GetBytes(path + "\0"))
+            {
+                if (LibC.lstat(p, &st) < 0)
+                    return null;
+            }
+            uint mode = (uint)st.st_mode;
+            return new Status(st.st_uid, mode, (mode & (uint)LibC.S_IFMT) == (uint)LibC.S_IFDIR);
+        }
     }
 }

@@ -19,12 +19,19 @@ public static class PolicyLoader
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static PolicyLoadResult Load(string path)
+    public static PolicyLoadResult Load(string path) => Load(path, out _);
+
+    /// <summary>Loads a policy file; <paramref name="text"/> is exactly what was read (empty when it could not be).</summary>
+    public static PolicyLoadResult Load(string path, out string text)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return TryReadFile(path, out var text, out var error)
-            ? Parse(text, path)
-            : new PolicyLoadResult(null, [error], []);
+        if (TryReadFile(path, out text, out var error))
+        {
+            return Parse(text, path);
+        }
+
+        text = "";
+        return new PolicyLoadResult(null, [error], []);
     }
 
     public static PolicyLoadResult Parse(string yamlText, string sourceName)

@@ -235,10 +235,63 @@ internal sealed record Holders(ImmutableArray<EgressHolder> All, ImmutableArray<
     public EgressHolder First => All[0];
 }
 
-/// <summary>The host pids of the processes in a sandbox: those sharing its init's pid namespace.</summary>
+/// <summary>
+/// The host pids of the processes in a sandbox: its init and every descendant, read from
+/// /proc/PID/task/TID/children. Every process of the sandbox's pid namespace descends from its
+/// init (orphans are reparented to it, and setns into the namespace is refused by seccomp), and
+/// the children files are readable without ptrace access, which matters in rootless mode: init's
+/// memory map still belongs to the host's user namespace (it never execs), so its
+/// /proc/PID/ns links are closed to an unprivileged supervisor. Cheaper than scanning all of /proc.
+/// </summary>
 internal static class SandboxProcesses
 {
     public static IEnumerable<int> Of(int init)
+    {
+        if (!File.Exists($"/proc/{init}/task/{init}/children"))
+            return ByNamespace(init); // kernels built without CONFIG_PROC_CHILDREN
+        var found = new List<int> { init };
+        for (int i = 0; i < found.Count; i++)
+        {
+            int pid = found[i];
+            IEnumerable<string> tasks;
+            try
+            {
+                tasks = Directory.EnumerateDirectories($"/proc/{pid}/task");
+            }
+            catch (IOException)
+            {
+                continue; // exited
+            }
+            catch (UnauthorizedAccessException)
+            {
+                continue;
+            }
+            foreach (string task in tasks)
+            {
+                string children;
+                try
+                {
+                    children = File.ReadAllText(task + "/children");
+                }
+                catch (IOException)
+                {
+                    continue;
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    continue;
+                }
+                foreach (string child in children.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    if (int.TryParse(child, NumberStyles.None, CultureInfo.InvariantCulture, out int c))
+                        found.Add(c);
+                }
+            }
+        }
+        return found;
+    }
+
+    private static IEnumerable<int> ByNamespace(int init)
     {
         string? ns = new FileInfo($"/proc/{init}/ns/pid").LinkTarget;
         if (ns is null)

@@ -59,3 +59,63 @@ public static class ProcessRunner
         return Process.Start(psi) ?? throw new InvalidOperationException("could not start " + file);
     }
 }
+
+/// <summary>A process left running while the test acts on it; killed (with its tree) when disposed.</summary>
+public sealed class RunningProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+
+    public RunningProcess(string file, IEnumerable<string> args, string? workdir = null, IDictionary<string, string?>? env = null)
+    {
+        _process = ProcessRunner.Start(file, args, workdir, env);
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.Append(e.Data).Append('\n'); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.Append(e.Data).Append('\n'); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public string Stdout
+    {
+        get
+        {
+            lock (_stdout)
+                return _stdout.ToString();
+        }
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds; fails the test with what the process printed if it never does.</summary>
+    public void WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > (timeout ?? TimeSpan.FromSeconds(30)) || _process.HasExited && !condition())
+                Assert.Fail($"waited for {what}; exited: {_process.HasExited}\n--- stdout\n{Stdout}--- stderr\n{_stderr}");
+            Thread.Sleep(20);
+        }
+    }
+
+    public ProcessResult Wait(TimeSpan? timeout = null)
+    {
+        if (!_process.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
+        {
+            _process.Kill(entireProcessTree: true);
+            Assert.Fail($"the process did not exit in time\n--- stdout\n{Stdout}--- stderr\n{_stderr}");
+        }
+        _process.WaitForExit();
+        lock (_stderr)
+            return new ProcessResult(_process.ExitCode, Stdout, _stderr.ToString());
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+        _process.Dispose();
+    }
+}

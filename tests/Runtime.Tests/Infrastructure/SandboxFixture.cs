@@ -104,10 +104,33 @@ public sealed class SandboxFixture : IDisposable
 
     private static uint GetUid() => uint.TryParse(ProcessRunner.Run("id", ["-u"]).Stdout.Trim(), CultureInfo.InvariantCulture, out uint u) ? u : 1;
 
+    /// <summary>Starts sandboxrun with <paramref name="args"/> and leaves it running (as the rootless user when asked).</summary>
+    public RunningProcess Start(IEnumerable<string> args, bool rootless = false, string? workdir = null)
+    {
+        workdir ??= NewWorkdir(rootless);
+        if (!rootless)
+            return new RunningProcess(Sandboxrun, args, workdir);
+        var (_, uid, gid) = User ?? throw new InvalidOperationException("rootless runs need the tests to run as root (to create the user)");
+        return new RunningProcess("setpriv", [.. AsUser(uid, gid), Sandboxrun, .. args], workdir, new Dictionary<string, string?> { ["HOME"] = workdir });
+    }
+
+    /// <summary>setpriv arguments that run the rest of the command line as uid:gid with no supplementary groups.</summary>
+    public static string[] AsUser(uint uid, uint gid) =>
+        ["--reuid", uid.ToString(CultureInfo.InvariantCulture), "--regid", gid.ToString(CultureInfo.InvariantCulture), "--clear-groups", "--"];
+
     public void Dispose()
     {
         if (User is { } u)
+        {
             ProcessRunner.Run("userdel", [u.Name]);
+            // The state directory base rootless sandboxes made for this user (no XDG_RUNTIME_DIR in tests).
+            try
+            {
+                Directory.Delete($"/tmp/sandboxrun-{u.Uid}", recursive: true);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
         try
         {
             Directory.Delete(Root, recursive: true);

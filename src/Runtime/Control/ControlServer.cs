@@ -1,0 +1,217 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Sandboxrun.Control;
+
+/// <summary>
+/// The control socket of a running sandbox (STATE/control.sock). One request per connection:
+/// a JSON object on one line, answered by one JSON line. Only the sandbox's owner (the uid that
+/// started it) and root are served; anyone else is refused after SO_PEERCRED, before a byte is read.
+///
+///   sandboxrun ps                  {"op":"status"}                           -> name, pid, command, policy, uptime, counters
+///   sandboxrun policy get NAME     {"op":"policy.get"}                       -> the policy text in force and its generation
+///   sandboxrun policy apply NAME F {"op":"policy.apply","source":F,"text":…} -> swapped (generation, revoked) or errors, nothing changed
+/// </summary>
+internal sealed class ControlServer : IDisposable
+{
+    /// <summary>Largest request: a policy (4 MiB of YAML) quoted in JSON.</summary>
+    internal const int MaxRequestBytes = 16 * 1024 * 1024;
+
+    private readonly Socket _listener;
+    private readonly Func<JsonElement, Action<Utf8JsonWriter>> _handle;
+    private readonly uint _owner;
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <param name="handle">Answers a request: returns what to write inside the reply object.</param>
+    public ControlServer(string path, Func<JsonElement, Action<Utf8JsonWriter>> handle)
+    {
+        _handle = handle;
+        _owner = Interop.Interop.Files.GetEuid();
+        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            _listener.Bind(new UnixDomainSocketEndPoint(path));
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            _listener.Listen(16);
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
+    }
+
+    public void Start() => _ = Task.Run(AcceptLoop);
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            _ = Task.Run(() => Serve(client));
+        }
+    }
+
+    private async Task Serve(Socket client)
+    {
+        using Socket _ = client;
+        await using var stream = new NetworkStream(client, ownsSocket: false);
+        try
+        {
+            uint? peer = PeerUid(client);
+            if (peer is not { } uid || uid != _owner && uid != 0)
+            {
+                await Reply(stream, w =>
+                {
+                    w.WriteBoolean("ok", false);
+                    w.WriteString("error", $"uid {peer?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} may not control this sandbox");
+                }).ConfigureAwait(false);
+                return;
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            byte[]? line = await ReadLine(stream, timeout.Token).ConfigureAwait(false);
+            if (line is null)
+                return;
+            Action<Utf8JsonWriter> answer;
+            try
+            {
+                using JsonDocument request = JsonDocument.Parse(line);
+                answer = request.RootElement.ValueKind == JsonValueKind.Object
+                    ? _handle(request.RootElement)
+                    : Error("the request is not a JSON object");
+            }
+            catch (JsonException e)
+            {
+                answer = Error("the request is not valid JSON: " + e.Message);
+            }
+            await Reply(stream, answer).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+        }
+        catch (SocketException)
+        {
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    internal static Action<Utf8JsonWriter> Error(string message) => w =>
+    {
+        w.WriteBoolean("ok", false);
+        w.WriteString("error", message);
+    };
+
+    private static async Task Reply(Stream stream, Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            body(w);
+            w.WriteEndObject();
+        }
+        buffer.Write("\n"u8);
+        await stream.WriteAsync(buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    /// <summary>One line, at most <see cref="MaxRequestBytes"/>; null when the peer sent none.</summary>
+    internal static async Task<byte[]?> ReadLine(Stream stream, CancellationToken token)
+    {
+        var data = new MemoryStream();
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (data.Length <= MaxRequestBytes)
+            {
+                int n = await stream.ReadAsync(buffer, token).ConfigureAwait(false);
+                if (n == 0)
+                    return data.Length == 0 ? null : data.ToArray();
+                int lf = Array.IndexOf(buffer, (byte)'\n', 0, n);
+                data.Write(buffer, 0, lf < 0 ? n : lf);
+                if (lf >= 0)
+                    return data.ToArray();
+            }
+            throw new IOException("request too large");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>SO_PEERCRED: the uid of the process that connected (struct ucred { pid, uid, gid }).</summary>
+    private static uint? PeerUid(Socket socket)
+    {
+        Span<byte> ucred = stackalloc byte[12];
+        const int SolSocket = 1, SoPeerCred = 17;
+        return socket.GetRawSocketOption(SolSocket, SoPeerCred, ucred) == 12
+            ? BitConverter.ToUInt32(ucred[4..8])
+            : null;
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+    }
+}
+
+/// <summary>The client side: one request, one reply.</summary>
+internal static class ControlClient
+{
+    /// <summary>The reply, or null and a message when the sandbox cannot be reached.</summary>
+    public static (JsonDocument? Reply, string? Error) Call(string name, Action<Utf8JsonWriter> request, TimeSpan? timeout = null)
+    {
+        string path = Path.Combine(RuntimeDirectory.Of(name), "control.sock");
+        if (!File.Exists(path))
+            return (null, $"no running sandbox named '{name}' (no {path})");
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+            var buffer = new ArrayBufferWriter<byte>(1024);
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                request(w);
+                w.WriteEndObject();
+            }
+            buffer.Write("\n"u8);
+            using var stream = new NetworkStream(socket, ownsSocket: false);
+            stream.Write(buffer.WrittenSpan);
+            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+            byte[]? line = ControlServer.ReadLine(stream, cts.Token).GetAwaiter().GetResult();
+            return line is null ? (null, $"sandbox '{name}' closed the control connection without answering") : (JsonDocument.Parse(line), null);
+        }
+        catch (Exception e) when (e is SocketException or IOException or JsonException or OperationCanceledException)
+        {
+            return (null, $"sandbox '{name}' ({path}): {e.Message}");
+        }
+    }
+
+    public static string Text(this JsonElement e, string property) =>
+        e.TryGetProperty(property, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+
+    public static string Utf8(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
+}
