@@ -16,7 +16,10 @@ internal static class PsCommand
         foreach (string name in RuntimeDirectory.Names())
         {
             if (!SandboxState.IsLive(Path.Combine(RuntimeDirectory.Of(name), "control.sock")))
-                continue; // left by a sandbox that was killed; the next start under that name removes it
+            {
+                SandboxState.RemoveIfStale(name); // left by a supervisor that was killed (SIGKILL leaves no chance to clean up)
+                continue;
+            }
             (JsonDocument? reply, _) = ControlClient.Call(name, w => w.WriteString("op", "status"), TimeSpan.FromSeconds(5));
             if (reply is not null && reply.RootElement.TryGetProperty("ok", out JsonElement ok) && ok.GetBoolean())
                 rows.Add(reply);

@@ -121,6 +121,28 @@ internal sealed class SandboxState : IDisposable
         }
     }
 
+    /// <summary>
+    /// Removes the directory of a sandbox that is gone: nothing answers on its control socket,
+    /// and it is older than a starting sandbox could be (one between creating its directory and
+    /// listening would otherwise look dead for a moment).
+    /// </summary>
+    public static void RemoveIfStale(string name)
+    {
+        string dir = RuntimeDirectory.Of(name);
+        try
+        {
+            if (DateTime.UtcNow - System.IO.Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromSeconds(10) || IsLive(Path.Combine(dir, "control.sock")))
+                return;
+            RemoveStale(dir);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
     private static void RemoveStale(string dir)
     {
         if (Interop.Interop.Files.LStat(dir) is { IsDirectory: true })

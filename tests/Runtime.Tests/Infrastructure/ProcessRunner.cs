@@ -109,11 +109,14 @@ public sealed class RunningProcess : IDisposable
             return new ProcessResult(_process.ExitCode, Stdout, _stderr.ToString());
     }
 
+    /// <summary>SIGTERM first, so a sandboxrun under test can clean up (its state directory); SIGKILL to the tree after 5 s.</summary>
     public void Dispose()
     {
         if (!_process.HasExited)
         {
-            _process.Kill(entireProcessTree: true);
+            ProcessRunner.Run("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
+                _process.Kill(entireProcessTree: true);
             _process.WaitForExit();
         }
         _process.Dispose();
