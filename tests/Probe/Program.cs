@@ -33,6 +33,7 @@ internal static class Program
         new("unix-connect", "PATH", false, a => NetCommands.UnixConnect(a[0])),
         new("tcp-connect", "HOST PORT", false, a => NetCommands.TcpConnect(a[0], Parse.Port(a[1]))),
         new("tcp-listen", "PORT", false, a => NetCommands.TcpListen(Parse.Port(a[0]))),
+        new("http-get", "URL", false, a => HttpCommands.Get(a[0])),
         new("exit", "N", false, a => Outcome.Silent(Parse.Int(a[0], 0, 255))),
         new("signal-self", "SIG", false, a => ProcessCommands.SignalSelf(Parse.Signal(a[0]))),
         new("sleep", "SECONDS", false, a => ProcessCommands.Sleep(Parse.Seconds(a[0]))),

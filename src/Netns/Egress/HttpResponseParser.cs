@@ -6,7 +6,7 @@ using System.Text;
 namespace Sandboxrun.Netns.Egress;
 
 /// <summary>How the end of a message body is found (RFC 9112 §6.3).</summary>
-internal enum BodyFraming : byte
+public enum BodyFraming : byte
 {
     /// <summary>No body: a response to HEAD, 1xx, 204, 304.</summary>
     None,

@@ -29,10 +29,14 @@ public sealed class Upstream : IDisposable
 
     public IPAddress Address { get; }
 
-    public Upstream(IPAddress address, string body = "hello-upstream")
+    private readonly string? _files;
+
+    /// <param name="files">When set, GET /PATH answers with the file under this directory (404 if none), as a static file server.</param>
+    public Upstream(IPAddress address, string body = "hello-upstream", string? files = null)
     {
         Address = address;
         Body = body;
+        _files = files;
         _listener = new TcpListener(address, 0);
         _listener.Start();
         _ = Task.Run(Loop);
@@ -87,6 +91,15 @@ public sealed class Upstream : IDisposable
                     }
                     bool close = text.Contains("\r\nConnection: close", StringComparison.OrdinalIgnoreCase);
                     string path = text.Split(' ')[1];
+                    if (_files is not null)
+                    {
+                        string file = Path.GetFullPath(Path.Combine(_files, Uri.UnescapeDataString(path.Split('?')[0]).TrimStart('/')));
+                        byte[] content = file.StartsWith(_files, StringComparison.Ordinal) && File.Exists(file) ? File.ReadAllBytes(file) : [];
+                        string status = content.Length > 0 || File.Exists(file) ? "200 OK" : "404 Not Found";
+                        await s.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 {status}\r\nContent-Length: {content.Length}\r\n\r\n"));
+                        await s.WriteAsync(content);
+                        continue;
+                    }
                     string reply = path.StartsWith("/chunked", StringComparison.Ordinal)
                         ? $"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{Body.Length:x}\r\n{Body}\r\n0\r\n\r\n"
                         : path.StartsWith("/close", StringComparison.Ordinal)

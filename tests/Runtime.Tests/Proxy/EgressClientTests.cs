@@ -137,4 +137,120 @@ public sealed class EgressClientTests(SandboxFixture f) : IClassFixture<Upstream
         Assert.Equal(2, up.Accepts);
         Assert.Equal(2, Events(audit, "egress.decision").Select(d => d.GetProperty("conn").GetInt64()).Distinct().Count());
     }
+
+    [Fact]
+    public void ADotNetHttpClientUsesTheProxyFromTheEnvironment()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        // The probe is a NativeAOT .NET program; named in the policy by where the fixture copied it.
+        (string wd, string policy) = Setup(up, Binaries(f.Probe));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        ProcessResult allowed = f.Run(["--policy", policy, "--audit", audit, "--", f.Probe, "http-get", $"http://{up.Address}:{up.Port}/dotnet"], workdir: wd);
+        Assert.True(allowed.ExitCode == 0, allowed.ToString());
+        Assert.Equal("ok 200", allowed.LastLine);
+        Assert.Contains("hello-upstream", allowed.Stdout, StringComparison.Ordinal);
+        Assert.Contains(up.Heads, h => h.StartsWith("GET /dotnet HTTP/1.1", StringComparison.Ordinal));
+        Assert.Equal(f.Probe, Assert.Single(Events(audit, "egress.decision")).GetProperty("binary").GetString());
+
+        // The same client for a host no policy names gets the proxy's 403, and nothing leaves.
+        using var canary = new Upstream(UpstreamAddresses.Canary);
+        ProcessResult denied = f.Run(["--policy", policy, "--", f.Probe, "http-get", $"http://{canary.Address}:{canary.Port}/dotnet"], workdir: wd);
+        Assert.Equal("ok 403", denied.LastLine);
+        Assert.Contains("policy_denied", denied.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, canary.Accepts);
+    }
+
+    [Fact]
+    public void GitClonesOverHttpThroughTheProxyOnlyWhenGitIsAllowed()
+    {
+        // A bare repository served by the "dumb" HTTP protocol: plain GETs of its files.
+        string repo = Path.Combine(f.NewWorkdir(), "repo.git");
+        string src = f.NewWorkdir();
+        foreach (string[] git in new[]
+        {
+            new[] { "init", "-q", "-b", "main", src }, ["-C", src, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "hello from upstream"],
+            ["clone", "-q", "--bare", src, repo], ["-C", repo, "update-server-info"],
+        })
+        {
+            ProcessResult g = ProcessRunner.Run("git", git);
+            Assert.True(g.ExitCode == 0, g.ToString());
+        }
+        using var up = new Upstream(UpstreamAddresses.Allowed, files: repo);
+        (string wd, string policy) = Setup(up, Binaries("/usr/lib/git-core/git-remote-http", "/usr/bin/git"));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        string url = $"http://{up.Address}:{up.Port}/";
+        ProcessResult r = Run(policy, wd, audit, "sh", "-c", $"git clone -q {url} clone && git -C clone log --format=%s");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("hello from upstream", r.Stdout.Trim());
+        List<JsonElement> decisions = Events(audit, "egress.decision");
+        Assert.Contains(decisions, d => d.GetProperty("path").GetString() == "/info/refs");
+        Assert.All(decisions, d => Assert.Equal("allow", d.GetProperty("decision").GetString()));
+        Assert.All(decisions, d => Assert.Equal("/usr/lib/git-core/git-remote-http", d.GetProperty("binary").GetString()));
+
+        // curl may fetch from the same host, git may not: the same URL, refused for git.
+        (string wd2, string curlOnly) = Setup(up, Binaries("/usr/bin/curl"));
+        int before = up.Heads.Count;
+        ProcessResult denied = f.Run(["--policy", curlOnly, "--", "git", "clone", "-q", url, "clone"], workdir: wd2);
+        Assert.NotEqual(0, denied.ExitCode);
+        Assert.Contains("403", denied.Stderr, StringComparison.Ordinal);
+        Assert.Equal(before, up.Heads.Count);
+    }
+
+    /// <summary>
+    /// Names that resolve to loopback, link-local (cloud metadata) or private addresses are refused
+    /// after resolution, even when a policy allows the name: the proxy resolves once, checks every
+    /// address and dials only a checked one. The names come from an /etc/hosts bind-mounted in a
+    /// private mount namespace for this sandboxrun alone, so the host's resolver is untouched.
+    /// </summary>
+    [Fact]
+    public void NamesThatResolveToInternalAddressesAreRefused()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        string wd = f.NewWorkdir();
+        string hosts = Path.Combine(wd, "hosts");
+        File.WriteAllText(hosts, $"""
+            127.0.0.1 localhost
+            127.0.0.1 rebind-loopback.test
+            169.254.169.254 rebind-metadata.test
+            10.20.30.40 rebind-private.test
+            198.18.0.1 rebind-mixed.test
+            127.0.0.2 rebind-mixed.test
+            198.18.0.1 named-upstream.test
+
+            """);
+        string policy = Path.Combine(wd, "policy.yaml");
+        File.WriteAllText(policy, $$"""
+            version: 1
+            filesystem_policy: { include_workdir: true, read_only: [/], read_write: [/tmp, /dev/null] }
+            network_policies:
+              names:
+                name: names
+                endpoints:
+                  - { host: rebind-loopback.test, port: {{up.Port}} }
+                  - { host: rebind-metadata.test, port: {{up.Port}} }
+                  - { host: rebind-private.test, port: {{up.Port}} }
+                  - { host: rebind-mixed.test, port: {{up.Port}}, allowed_ips: [198.18.0.1/32] }
+                  - { host: named-upstream.test, port: {{up.Port}}, allowed_ips: [198.18.0.0/15] }
+                binaries:
+                  - { path: /usr/bin/curl }
+            """);
+        string script = string.Join("; ", new[] { "rebind-loopback", "rebind-metadata", "rebind-private", "rebind-mixed", "named-upstream" }
+            .Select(n => $"curl -s http://{n}.test:{up.Port}/x; echo"));
+        ProcessResult r = ProcessRunner.Run("unshare", ["-m", "--propagation", "private", "sh", "-c",
+            $"mount --bind {hosts} /etc/hosts && exec {f.Sandboxrun} --policy {policy} -- sh -c \"$0\"", script], workdir: wd);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(5, lines.Length);
+        string[] classes = ["loopback", "cloud_metadata", "private", "loopback"];
+        for (int i = 0; i < 4; i++)
+        {
+            JsonElement e = JsonDocument.Parse(lines[i]).RootElement;
+            Assert.Equal("ssrf_denied", e.GetProperty("error").GetString());
+            Assert.Equal(classes[i], e.GetProperty("address_class").GetString());
+        }
+        // The one name whose every address is allowed (allowed_ips) reaches the upstream.
+        Assert.Equal("hello-upstream", lines[4]);
+        Assert.Single(up.Heads);
+        Assert.Contains("Host: named-upstream.test:", up.Heads.Single(), StringComparison.Ordinal);
+    }
 }
