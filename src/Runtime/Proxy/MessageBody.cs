@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
-using System.Text;
 using Sandboxrun.Netns.Egress;
 
 namespace Sandboxrun.Proxy;
@@ -34,38 +33,68 @@ internal static class MessageBody
         }
     }
 
+    /// <summary>
+    /// Each chunk line is read and checked before a byte of it is forwarded: a chunk size that is
+    /// not hex (with optional extensions), a data chunk not followed by CRLF, or a trailer line that
+    /// is no header field ends the transfer, and the invalid bytes never reach the other side.
+    /// </summary>
     private static async Task<long> CopyChunked(PipeReader from, Stream to, CancellationToken token, Action<long>? progress)
     {
         long total = 0;
         while (true) // chunk-size [ext] CRLF data CRLF ... 0 CRLF trailers CRLF
         {
-            string line = await ForwardLine(from, to, token).ConfigureAwait(false);
-            total += line.Length + 2;
-            int semi = line.IndexOf(';', StringComparison.Ordinal);
-            string size = (semi < 0 ? line : line[..semi]).TrimEnd(' ', '\t');
-            if (size.Length is 0 or > 15 || !long.TryParse(size, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long n))
-                throw new IOException("bad chunk size");
-            if (n == 0)
+            byte[] line = await ReadLine(from, token).ConfigureAwait(false);
+            long size = ChunkSize(line);
+            await to.WriteAsync(line, token).ConfigureAwait(false);
+            total += line.Length;
+            if (size == 0)
             {
-                string trailer;
-                do
+                while (true)
                 {
-                    trailer = await ForwardLine(from, to, token).ConfigureAwait(false);
-                    total += trailer.Length + 2;
+                    byte[] trailer = await ReadLine(from, token).ConfigureAwait(false);
+                    if (trailer.Length > 2 && !IsFieldLine(trailer))
+                        throw new IOException("a trailer line that is not a header field");
+                    await to.WriteAsync(trailer, token).ConfigureAwait(false);
+                    total += trailer.Length;
+                    if (trailer.Length == 2)
+                        return total;
                 }
-                while (trailer.Length > 0);
-                return total;
             }
-            await CopyExactly(from, to, n, token, progress).ConfigureAwait(false);
-            string end = await ForwardLine(from, to, token).ConfigureAwait(false);
-            if (end.Length != 0)
+            await CopyExactly(from, to, size, token, progress).ConfigureAwait(false);
+            byte[] end = await ReadLine(from, token).ConfigureAwait(false);
+            if (end.Length != 2)
                 throw new IOException("chunk data not followed by CRLF");
-            total += n + 2;
+            await to.WriteAsync(end, token).ConfigureAwait(false);
+            total += size + 2;
         }
     }
 
-    /// <summary>Reads one CRLF-terminated line (bounded), forwards it, returns it without CRLF.</summary>
-    private static async Task<string> ForwardLine(PipeReader from, Stream to, CancellationToken token)
+    /// <summary>chunk-size = 1*HEXDIG, then optional whitespace and ";ext" (RFC 9112 §7.1.1); at most 15 digits.</summary>
+    private static long ChunkSize(byte[] line)
+    {
+        ReadOnlySpan<byte> text = line.AsSpan(0, line.Length - 2);
+        int semi = text.IndexOf((byte)';');
+        ReadOnlySpan<byte> digits = (semi < 0 ? text : text[..semi]).TrimEnd(" \t"u8);
+        if (digits.Length is 0 or > 15 || !long.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long size))
+            throw new IOException("bad chunk size");
+        if (HasControls(text))
+            throw new IOException("control characters in a chunk line");
+        return size;
+    }
+
+    private static bool IsFieldLine(byte[] line)
+    {
+        ReadOnlySpan<byte> text = line.AsSpan(0, line.Length - 2);
+        int colon = text.IndexOf((byte)':');
+        return colon > 0 && HttpSyntax.IsToken(text[..colon]) && !HasControls(text[colon..]);
+    }
+
+    /// <summary>Controls other than HTAB, and DEL (RFC 9110 §5.5).</summary>
+    private static bool HasControls(ReadOnlySpan<byte> text) =>
+        text.ContainsAnyInRange((byte)0, (byte)0x08) || text.ContainsAnyInRange((byte)0x0A, (byte)0x1F) || text.Contains((byte)0x7F);
+
+    /// <summary>The next line including its CRLF (bounded, CR only before LF), consumed from the pipe; nothing is forwarded yet.</summary>
+    private static async Task<byte[]> ReadLine(PipeReader from, CancellationToken token)
     {
         while (true)
         {
@@ -75,11 +104,10 @@ internal static class MessageBody
             {
                 ReadOnlySequence<byte> line = read.Buffer.Slice(0, read.Buffer.GetPosition(1, at));
                 byte[] bytes = line.ToArray();
-                if (bytes.Length < 2 || bytes[^2] != '\r' || Array.IndexOf(bytes, (byte)'\r') != bytes.Length - 2)
-                    throw new IOException("a chunk line not ending in CRLF");
-                await to.WriteAsync(bytes, token).ConfigureAwait(false);
                 from.AdvanceTo(line.End);
-                return Encoding.Latin1.GetString(bytes, 0, bytes.Length - 2);
+                if (bytes.Length < 2 || bytes[^2] != '\r' || Array.IndexOf(bytes, (byte)'\r') != bytes.Length - 2 || bytes.Length > MaxChunkLine)
+                    throw new IOException("a chunk line not ending in CRLF");
+                return bytes;
             }
             if (read.IsCompleted || read.Buffer.Length > MaxChunkLine)
                 throw new IOException("truncated or oversized chunk line");

@@ -185,4 +185,95 @@ public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamA
         Assert.StartsWith("GET /one ", up.Heads.Single(), StringComparison.Ordinal);
         Assert.Equal(0, canary.Accepts);
     }
+
+    [Fact]
+    public void ABinaryModifiedAfterThePolicyLoadedIsDeniedAsTampering()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        string wd = f.NewWorkdir();
+        // The allowed binary lives in the (writable) workdir: its hash is fixed when the policy loads.
+        string tool = Path.Combine(wd, "fetch");
+        File.Copy("/usr/bin/curl", tool);
+        (string _, string policy) = (wd, Path.Combine(wd, "policy.yaml"));
+        File.WriteAllText(policy, $"""
+            version: 1
+            filesystem_policy: {"{"} include_workdir: true, read_only: [/], read_write: [/tmp, /dev/null] {"}"}
+            network_policies:
+              upstream:
+                name: upstream
+                endpoints:
+                  - {"{"} host: {up.Address}, port: {up.Port} {"}"}
+                binaries:
+                  - {"{"} path: {tool} {"}"}
+            """);
+        string url = $"http://{up.Address}:{up.Port}/t";
+        // First as loaded (allowed), then with one byte appended to the file (denied, nothing sent).
+        ProcessResult r = Sh(policy, wd, $"{tool} -s {url}; echo; printf x >> {tool}; {tool} -s {url}; echo");
+        string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 2, r.ToString());
+        Assert.Equal("hello-upstream", lines[0]);
+        JsonElement denied = JsonDocument.Parse(lines[1]).RootElement;
+        Assert.Equal("policy_denied", denied.GetProperty("error").GetString());
+        Assert.Contains("SHA-256", denied.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Single(up.Heads);
+    }
+
+    [Fact]
+    public void APortTheEndpointDoesNotNameIsDenied()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        using var otherPort = new Upstream(UpstreamAddresses.Allowed);
+        (string wd, string policy) = Setup(up);
+        ProcessResult r = Sh(policy, wd, $"curl -s http://{up.Address}:{otherPort.Port}/p; echo; curl -s -p http://{up.Address}:{otherPort.Port}/p; echo \"tunnel=$?\"");
+        Assert.Equal("policy_denied", JsonDocument.Parse(r.Stdout.Split('\n')[0]).RootElement.GetProperty("error").GetString());
+        Assert.Contains("tunnel=56", r.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, otherPort.Accepts);
+    }
+
+    /// <summary>Garbage on many connections never takes the proxy down: each gets 400 (or is closed), and a valid request afterwards is served.</summary>
+    [Fact]
+    public void GarbageRequestsNeverBreakTheConnectionLoop()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        (string wd, string policy) = Setup(up, binaries: "- { path: /usr/bin/python3 }");
+        string a = $"{up.Address}:{up.Port}";
+        File.WriteAllText(Path.Combine(wd, "garbage.py"), $$"""
+            import random, socket
+            rng = random.Random(7)
+            seeds = [b"GET http://{{a}}/x HTTP/1.1\r\nHost: {{a}}\r\n\r\n", b"CONNECT {{a}} HTTP/1.1\r\n\r\n",
+                     b"POST http://{{a}}/x HTTP/1.1\r\nHost: {{a}}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]
+            answers = {}
+            for i in range(300):
+                data = bytearray(rng.choice(seeds))
+                for _ in range(rng.randint(1, 6)):
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+                if rng.random() < 0.2:
+                    data = bytearray(rng.randbytes(rng.randint(1, 400)))
+                s = socket.create_connection(("127.0.0.1", 3128))
+                s.settimeout(10)
+                s.sendall(bytes(data))
+                s.shutdown(socket.SHUT_WR)
+                reply = b""
+                try:
+                    while chunk := s.recv(65536):
+                        reply += chunk
+                except OSError:
+                    pass
+                s.close()
+                status = reply[:12].decode("latin1")
+                answers[status] = answers.get(status, 0) + 1
+            print(sorted(answers.items()))
+            s = socket.create_connection(("127.0.0.1", 3128))
+            s.sendall(b"GET http://{{a}}/after HTTP/1.1\r\nHost: {{a}}\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+            print("after", reply.split(b"\r\n")[0].decode(), reply.endswith(b"hello-upstream"))
+            """);
+        ProcessResult r = f.Run(["--policy", policy, "--", "/usr/bin/python3", "garbage.py"], workdir: wd, timeout: TimeSpan.FromSeconds(120));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("after HTTP/1.1 200 OK True", r.Stdout, StringComparison.Ordinal);
+        // Whatever reached the upstream was a request the parser accepted, framed exactly: every head is a whole GET/POST head.
+        Assert.All(up.Heads, h => Assert.Matches(@"^(GET|POST) /\S* HTTP/1\.1\r\nHost: ", h));
+    }
 }
