@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 
 namespace Sandboxrun.Control;
@@ -22,7 +21,7 @@ internal sealed class ControlServer : IDisposable
     private readonly Socket _listener;
     private readonly Func<JsonElement, Action<Utf8JsonWriter>> _handle;
     private readonly uint _owner;
-    private readonly CancellationTokenSource _stop = new();
+    private volatile bool _stopping;
 
     /// <param name="handle">Answers a request: returns what to write inside the reply object.</param>
     public ControlServer(string path, Func<JsonElement, Action<Utf8JsonWriter>> handle)
@@ -43,20 +42,20 @@ internal sealed class ControlServer : IDisposable
         }
     }
 
-    public void Start() => _ = Task.Run(AcceptLoop);
+    /// <summary>
+    /// Serves on one dedicated thread with blocking calls: requests are rare and short, and
+    /// neither the thread pool nor the socket event loop has to start for a sandbox nobody queries.
+    /// </summary>
+    public void Start() => new Thread(AcceptLoop) { IsBackground = true, Name = "sandboxrun control" }.Start();
 
-    private async Task AcceptLoop()
+    private void AcceptLoop()
     {
-        while (!_stop.IsCancellationRequested)
+        while (!_stopping)
         {
             Socket client;
             try
             {
-                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
+                client = _listener.Accept();
             }
             catch (ObjectDisposedException)
             {
@@ -64,31 +63,29 @@ internal sealed class ControlServer : IDisposable
             }
             catch (SocketException)
             {
+                if (_stopping)
+                    return;
                 continue;
             }
-            _ = Task.Run(() => Serve(client));
+            Serve(client);
         }
     }
 
-    private async Task Serve(Socket client)
+    private void Serve(Socket client)
     {
         using Socket _ = client;
-        await using var stream = new NetworkStream(client, ownsSocket: false);
+        client.ReceiveTimeout = 10_000;
+        client.SendTimeout = 10_000;
+        using var stream = new NetworkStream(client, ownsSocket: false);
         try
         {
             uint? peer = PeerUid(client);
             if (peer is not { } uid || uid != _owner && uid != 0)
             {
-                await Reply(stream, w =>
-                {
-                    w.WriteBoolean("ok", false);
-                    w.WriteString("error", $"uid {peer?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} may not control this sandbox");
-                }).ConfigureAwait(false);
+                Reply(stream, Error($"uid {peer?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} may not control this sandbox"));
                 return;
             }
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(30));
-            byte[]? line = await ReadLine(stream, timeout.Token).ConfigureAwait(false);
+            byte[]? line = ReadLine(stream);
             if (line is null)
                 return;
             Action<Utf8JsonWriter> answer;
@@ -103,15 +100,12 @@ internal sealed class ControlServer : IDisposable
             {
                 answer = Error("the request is not valid JSON: " + e.Message);
             }
-            await Reply(stream, answer).ConfigureAwait(false);
+            Reply(stream, answer);
         }
         catch (IOException)
         {
         }
         catch (SocketException)
-        {
-        }
-        catch (OperationCanceledException)
         {
         }
     }
@@ -122,7 +116,7 @@ internal sealed class ControlServer : IDisposable
         w.WriteString("error", message);
     };
 
-    private static async Task Reply(Stream stream, Action<Utf8JsonWriter> body)
+    private static void Reply(Stream stream, Action<Utf8JsonWriter> body)
     {
         var buffer = new ArrayBufferWriter<byte>(1024);
         using (var w = new Utf8JsonWriter(buffer))
@@ -132,11 +126,11 @@ internal sealed class ControlServer : IDisposable
             w.WriteEndObject();
         }
         buffer.Write("\n"u8);
-        await stream.WriteAsync(buffer.WrittenMemory).ConfigureAwait(false);
+        stream.Write(buffer.WrittenSpan);
     }
 
-    /// <summary>One line, at most <see cref="MaxRequestBytes"/>; null when the peer sent none.</summary>
-    internal static async Task<byte[]?> ReadLine(Stream stream, CancellationToken token)
+    /// <summary>One line, at most <see cref="MaxRequestBytes"/>; null when the peer sent none. Blocking (the socket's timeouts bound it).</summary>
+    internal static byte[]? ReadLine(Stream stream)
     {
         var data = new MemoryStream();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -144,7 +138,7 @@ internal sealed class ControlServer : IDisposable
         {
             while (data.Length <= MaxRequestBytes)
             {
-                int n = await stream.ReadAsync(buffer, token).ConfigureAwait(false);
+                int n = stream.Read(buffer);
                 if (n == 0)
                     return data.Length == 0 ? null : data.ToArray();
                 int lf = Array.IndexOf(buffer, (byte)'\n', 0, n);
@@ -172,7 +166,15 @@ internal sealed class ControlServer : IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
+        _stopping = true;
+        // Wakes the blocked accept (close alone does not interrupt accept(2) on Linux).
+        try
+        {
+            _listener.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
         _listener.Dispose();
     }
 }
@@ -198,13 +200,13 @@ internal static class ControlClient
                 w.WriteEndObject();
             }
             buffer.Write("\n"u8);
+            socket.ReceiveTimeout = (int)(timeout ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
             using var stream = new NetworkStream(socket, ownsSocket: false);
             stream.Write(buffer.WrittenSpan);
-            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
-            byte[]? line = ControlServer.ReadLine(stream, cts.Token).GetAwaiter().GetResult();
+            byte[]? line = ControlServer.ReadLine(stream);
             return line is null ? (null, $"sandbox '{name}' closed the control connection without answering") : (JsonDocument.Parse(line), null);
         }
-        catch (Exception e) when (e is SocketException or IOException or JsonException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or IOException or JsonException)
         {
             return (null, $"sandbox '{name}' ({path}): {e.Message}");
         }
@@ -212,6 +214,4 @@ internal static class ControlClient
 
     public static string Text(this JsonElement e, string property) =>
         e.TryGetProperty(property, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
-
-    public static string Utf8(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
 }
