@@ -202,7 +202,14 @@ internal static class ControlClient
             buffer.Write("\n"u8);
             socket.ReceiveTimeout = (int)(timeout ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
             using var stream = new NetworkStream(socket, ownsSocket: false);
-            stream.Write(buffer.WrittenSpan);
+            try
+            {
+                stream.Write(buffer.WrittenSpan);
+            }
+            catch (IOException)
+            {
+                // A refused peer is answered and closed before its request is read: the answer is still there to read.
+            }
             byte[]? line = ControlServer.ReadLine(stream);
             return line is null ? (null, $"sandbox '{name}' closed the control connection without answering") : (JsonDocument.Parse(line), null);
         }

@@ -241,7 +241,9 @@ public sealed class ControlTests(SandboxFixture f) : IClassFixture<UpstreamAddre
             File.SetUnixFileMode(StateDir(name), (UnixFileMode)Convert.ToInt32("711", 8));
             File.SetUnixFileMode(Path.Combine(StateDir(name), "control.sock"), (UnixFileMode)Convert.ToInt32("666", 8));
             string door = f.NewWorkdir();
-            string py = $"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{door}/control.sock'); s.sendall(b'{{\"op\":\"policy.get\"}}\\n'); print(s.recv(4096).decode())";
+            // A refused peer is answered at once, before it sends anything (so read first; a peer
+            // the check wrongly let in would get nothing and the reply would not parse).
+            string py = $"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{door}/control.sock'); print(s.recv(4096).decode())";
             string user = string.Join(' ', SandboxFixture.AsUser(uid, gid));
             ProcessResult r = ProcessRunner.Run("unshare", ["-m", "--propagation", "private", "sh", "-c",
                 $"mount --bind {StateDir(name)} {door} && exec setpriv {user} /usr/bin/python3 -c \"$0\"", py]);
