@@ -89,6 +89,16 @@ public sealed class Upstream : IDisposable
                         await s.ReadExactlyAsync(body);
                         Bodies.Enqueue(Encoding.ASCII.GetString(body));
                     }
+                    if (text.Contains("\r\nUpgrade: websocket", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // Switches protocols, then echoes raw bytes until the client closes.
+                        await s.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
+                        var echo = new byte[4096];
+                        int n;
+                        while ((n = await s.ReadAsync(echo)) > 0)
+                            await s.WriteAsync(echo.AsMemory(0, n));
+                        return;
+                    }
                     bool close = text.Contains("\r\nConnection: close", StringComparison.OrdinalIgnoreCase);
                     string path = text.Split(' ')[1];
                     if (_files is not null)

@@ -253,4 +253,46 @@ public sealed class EgressClientTests(SandboxFixture f) : IClassFixture<Upstream
         Assert.Single(up.Heads);
         Assert.Contains("Host: named-upstream.test:", up.Heads.Single(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AWebSocketUpgradeIsDecidedByItsHandshakeThenRelayed()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        (string wd, string policy) = Setup(up, Binaries("/usr/bin/python3"), """
+                    protocol: websocket
+                    rules:
+                      - allow: { method: GET, path: "/ws/**" }
+            """);
+        string audit = Path.Combine(wd, "audit.jsonl");
+        string a = $"{up.Address}:{up.Port}";
+        File.WriteAllText(Path.Combine(wd, "ws.py"), $$"""
+            import socket
+            def upgrade(path):
+                s = socket.create_connection(("127.0.0.1", 3128))
+                s.sendall(f"GET http://{{a}}{path} HTTP/1.1\r\nHost: {{a}}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += s.recv(1)
+                return s, head.split(b"\r\n")[0].decode()
+            s, status = upgrade("/ws/chat")
+            print(status)
+            for word in (b"ping", b"pong" * 1000):
+                s.sendall(word)
+                got = b""
+                while len(got) < len(word):
+                    got += s.recv(65536)
+                print("echo", got == word)
+            s.close()
+            s, status = upgrade("/admin")
+            print(status)
+            """);
+        ProcessResult r = Run(policy, wd, audit, "/usr/bin/python3", "ws.py");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(["HTTP/1.1 101 Switching Protocols", "echo True", "echo True", "HTTP/1.1 403 Forbidden"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Single(up.Heads);
+        Assert.Contains("Upgrade: websocket", up.Heads.Single(), StringComparison.Ordinal);
+        JsonElement end = Assert.Single(Events(audit, "egress.end"));
+        Assert.Equal(101, end.GetProperty("status").GetInt32());
+        Assert.True(end.GetProperty("bytes_down").GetInt64() > 4004);
+    }
 }
