@@ -105,6 +105,9 @@ internal sealed class EgressServer : IDisposable
             {
                 return;
             }
+            // Responses go out as a head write and a body write: with Nagle on, the body would wait
+            // for the agent's (delayed, ~40 ms) ACK of the head on every kept-alive request.
+            client.NoDelay = true;
             var connection = new EgressConnection(this, client, Interlocked.Increment(ref _nextId), _stop.Token);
             _open[connection.Id] = connection;
             _ = Task.Run(async () =>
