@@ -176,7 +176,7 @@ internal sealed class EgressConnection
                     return false;
                 await client.WriteAsync("HTTP/1.1 200 Connection Established\r\n\r\n"u8.ToArray(), _revoked.Token).ConfigureAwait(false);
                 status = 200;
-                await Relay(reader, client, tunnel, counts).ConfigureAwait(false); // [e]
+                await Tunnel(reader, client, tunnel, counts).ConfigureAwait(false); // [e]
                 return false;
             }
 
@@ -280,6 +280,30 @@ internal sealed class EgressConnection
             }
             link.Reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
         }
+    }
+
+    /// <summary>[e] A CONNECT tunnel: what the agent already sent goes first, then splice(2) moves the rest (managed copies where it cannot).</summary>
+    private async Task Tunnel(PipeReader fromClient, Stream client, Upstream upstream, ByteCounts counts)
+    {
+        if (fromClient.TryRead(out ReadResult early))
+        {
+            foreach (ReadOnlyMemory<byte> segment in early.Buffer)
+                await upstream.Stream.WriteAsync(segment, _revoked.Token).ConfigureAwait(false);
+            counts.AddUp(early.Buffer.Length);
+            fromClient.AdvanceTo(early.Buffer.End);
+            if (early.IsCompleted)
+            {
+                upstream.Socket.Shutdown(SocketShutdown.Send);
+                await Relay(fromClient, client, upstream, counts).ConfigureAwait(false);
+                return;
+            }
+        }
+        using var idle = new IdleTimer(_revoked.Token, TransferIdle);
+        Task? spliced = SpliceRelay.Start(_client, upstream.Socket, idle.Token, n => { counts.AddUp(n); idle.Touch(); }, n => { counts.AddDown(n); idle.Touch(); });
+        if (spliced is null)
+            await Relay(fromClient, client, upstream, counts).ConfigureAwait(false);
+        else
+            await spliced.ConfigureAwait(false);
     }
 
     /// <summary>[e] Both directions until both ends have finished; a half-close is passed on. No byte either way for <see cref="TransferIdle"/> ends it.</summary>
@@ -390,30 +414,34 @@ internal sealed class EgressConnection
     }
 }
 
-/// <summary>A token cancelled when <see cref="Touch"/> has not been called for the idle time, or when its parent is.</summary>
+/// <summary>
+/// A token cancelled when <see cref="Touch"/> has not been called for the idle time, or when its
+/// parent is. Touch only stores a timestamp (it runs for every chunk a tunnel moves); a timer
+/// looks at it a few times per idle period.
+/// </summary>
 internal sealed class IdleTimer : IDisposable
 {
     private readonly CancellationTokenSource _source;
-    private readonly TimeSpan _idle;
+    private readonly long _idleMs;
+    private readonly Timer _check;
+    private long _last = Environment.TickCount64;
 
     public IdleTimer(CancellationToken parent, TimeSpan idle)
     {
         _source = CancellationTokenSource.CreateLinkedTokenSource(parent);
-        _idle = idle;
-        _source.CancelAfter(idle);
+        _idleMs = (long)idle.TotalMilliseconds;
+        long period = Math.Max(_idleMs / 8, 1);
+        _check = new Timer(_ => Check(), null, period, period);
     }
 
     public CancellationToken Token => _source.Token;
 
-    public void Touch()
+    public void Touch() => Volatile.Write(ref _last, Environment.TickCount64);
+
+    private void Check()
     {
-        try
-        {
-            _source.CancelAfter(_idle);
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        if (Environment.TickCount64 - Volatile.Read(ref _last) >= _idleMs)
+            Cancel();
     }
 
     public void Cancel()
@@ -427,7 +455,11 @@ internal sealed class IdleTimer : IDisposable
         }
     }
 
-    public void Dispose() => _source.Dispose();
+    public void Dispose()
+    {
+        _check.Dispose();
+        _source.Dispose();
+    }
 }
 
 /// <summary>A connection to an upstream, dialled to a checked address, with a pipe over its responses.</summary>
