@@ -49,7 +49,8 @@ internal static class SpliceRelay
             {
                 finished();
             }
-        }) { IsBackground = true, Name = name }.Start();
+        })
+        { IsBackground = true, Name = name }.Start();
 
     private static void Direction(int from, int to, Action<long> progress)
     {
