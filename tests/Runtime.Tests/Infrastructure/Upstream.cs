@@ -101,6 +101,13 @@ public sealed class Upstream : IDisposable
                     }
                     bool close = text.Contains("\r\nConnection: close", StringComparison.OrdinalIgnoreCase);
                     string path = text.Split(' ')[1];
+                    if (path.StartsWith("/big/", StringComparison.Ordinal))
+                    {
+                        byte[] big = Pattern(int.Parse(path[5..], System.Globalization.CultureInfo.InvariantCulture));
+                        await s.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {big.Length}\r\n\r\n"));
+                        await s.WriteAsync(big);
+                        continue;
+                    }
                     if (_files is not null)
                     {
                         string file = Path.GetFullPath(Path.Combine(_files, Uri.UnescapeDataString(path.Split('?')[0]).TrimStart('/')));
@@ -124,6 +131,15 @@ public sealed class Upstream : IDisposable
             {
             }
         }
+    }
+
+    /// <summary>The deterministic bytes /big/N answers with.</summary>
+    public static byte[] Pattern(int length)
+    {
+        var bytes = new byte[length];
+        for (int i = 0; i < length; i++)
+            bytes[i] = (byte)(i * 7 + i / 251);
+        return bytes;
     }
 
     public void Dispose()

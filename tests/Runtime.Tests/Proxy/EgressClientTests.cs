@@ -295,4 +295,26 @@ public sealed class EgressClientTests(SandboxFixture f) : IClassFixture<Upstream
         Assert.Equal(101, end.GetProperty("status").GetInt32());
         Assert.True(end.GetProperty("bytes_down").GetInt64() > 4004);
     }
+
+    [Fact]
+    public void LargeTransfersThroughATunnelArriveIntactBothWays()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        (string wd, string policy) = Setup(up, Binaries("/usr/bin/curl"));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        const int Size = 24 * 1024 * 1024;
+        File.WriteAllBytes(Path.Combine(wd, "upload.bin"), Upstream.Pattern(Size / 3));
+        string b = $"http://{up.Address}:{up.Port}";
+        // curl -p: every request goes through a CONNECT tunnel (spliced by the proxy).
+        ProcessResult r = Run(policy, wd, audit, "sh", "-c",
+            $"curl -sS -p -o down.bin {b}/big/{Size} && curl -sS -p -o /dev/null -T upload.bin -H 'Content-Type: application/octet-stream' {b}/up");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Upstream.Pattern(Size))),
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(wd, "down.bin")))));
+        Assert.Equal(Size / 3, Assert.Single(up.Bodies).Length);
+        List<JsonElement> ends = Events(audit, "egress.end");
+        Assert.Equal(2, ends.Count);
+        Assert.True(ends[0].GetProperty("bytes_down").GetInt64() > Size, "the tunnel counts every byte it moved");
+        Assert.True(ends[1].GetProperty("bytes_up").GetInt64() > Size / 3);
+    }
 }
