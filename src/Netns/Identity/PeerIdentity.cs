@@ -26,9 +26,9 @@ public sealed class PeerIdentity
 
     public Peer Resolve(SocketOwner socket)
     {
-        string link = $"socket:[{socket.Inode.ToString(CultureInfo.InvariantCulture)}]";
+        byte[] link = System.Text.Encoding.ASCII.GetBytes($"socket:[{socket.Inode.ToString(CultureInfo.InvariantCulture)}]");
         var holders = ImmutableArray.CreateBuilder<SocketHolder>();
-        HashSet<int> candidates = [.. _candidatePids()]; // one /proc scan per resolution
+        HashSet<int> candidates = [.. _candidatePids()]; // one process walk per resolution
         foreach (int pid in candidates)
         {
             if (!HoldsSocket(pid, link))
@@ -39,18 +39,17 @@ public sealed class PeerIdentity
         return new Peer(socket, holders.ToImmutable());
     }
 
-    private static bool HoldsSocket(int pid, string link)
+    /// <summary>Whether one of the process's fds is the socket: readlink of each /proc/PID/fd entry, no stat.</summary>
+    private static bool HoldsSocket(int pid, ReadOnlySpan<byte> link)
     {
-        try
+        string dir = string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/fd/");
+        Span<byte> target = stackalloc byte[64];
+        foreach (string fd in ProcFs.List(dir))
         {
-            foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-            {
-                if (new FileInfo(fd).LinkTarget == link)
-                    return true;
-            }
+            int n = ProcFs.ReadLink(dir + fd, target);
+            if (n == link.Length && target[..n].SequenceEqual(link))
+                return true;
         }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
         return false;
     }
 
@@ -91,19 +90,7 @@ public sealed class PeerIdentity
         return list.ToImmutable();
     }
 
-    private static int ParentOf(int pid)
-    {
-        try
-        {
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            string[] rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.Parse(rest[1], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
+    private static int ParentOf(int pid) => ProcFs.ParentOf(pid);
 
     private static unsafe (ulong, ulong, long, long, long)? FileKey(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
     {
