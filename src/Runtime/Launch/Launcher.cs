@@ -350,6 +350,7 @@ internal sealed unsafe class Launcher
         n->SyncParentFd = syncWrite;
         n->ErrFd = errWrite;
         n->ErrParentFd = errRead;
+        n->NotifyFd = -1;
         if (detached.Length > 7)
             throw new SandboxSetupException("plan", (int)Errno.E2BIG, "more than 7 detached mounts");
         for (int i = 0; i < 8; i++)
