@@ -96,6 +96,23 @@ public static class SeccompProfile
         return new(compiled.Filter, errors.ToImmutable(), notices.ToImmutable(), unenforced.ToImmutable());
     }
 
+    /// <summary>
+    /// The rules with every errno refusal (rules, the default action, the x32 action) turned into
+    /// SECCOMP_RET_USER_NOTIF, except clone3's ENOSYS redirect and sendmsg's rules (see the class
+    /// comment); killing, logging and allowing actions stay as they are.
+    /// </summary>
+    public static SeccompRuleSet WithNotifications(SeccompRuleSet stated)
+    {
+        SyscallTable table = stated.Architecture.Syscalls;
+        uint? sendmsg = table.Number("sendmsg");
+        bool Notify(SeccompRule r) => r.Action.Kind == SeccompActionKind.Errno && r.Syscall != sendmsg && !DefaultFilter.IsClone3Redirect(r, table);
+        static SeccompAction Notified(SeccompAction a) => a.Kind == SeccompActionKind.Errno ? SeccompAction.UserNotif : a;
+        List<SeccompRule> rules = [.. stated.Rules.Select(r => Notify(r) ? r with { Action = SeccompAction.UserNotif } : r)];
+        if (sendmsg is uint nr && stated.DefaultAction.Kind == SeccompActionKind.Errno)
+            rules.Add(new SeccompRule(nr, stated.DefaultAction)); // what falls through to an errno default stays plain too
+        return new SeccompRuleSet(rules, Notified(stated.DefaultAction), stated.Architecture, Notified(stated.X32Action));
+    }
+
     /// <summary>"unknown syscall 'ptrce' (did you mean 'ptrace'?)".</summary>
     public static string UnknownSyscallMessage(SyscallTable table, string name)
     {

@@ -119,6 +119,17 @@ public sealed class SeccompProfileTests
     }
 
     [Fact]
+    public void AnErrnoDefaultActionIsNotifiedButSendmsgStaysPlain()
+    {
+        var stated = new SeccompRuleSet([new SeccompRule(s_t["getpid"], SeccompAction.Allow)], s_eperm, Architecture.X86_64, s_eperm);
+        SeccompRuleSet installed = SeccompProfile.WithNotifications(stated);
+        CompiledFilter program = FilterHarness.Compile(installed.Rules, installed.DefaultAction, options: new CompileOptions(X32Action: installed.X32Action));
+        Assert.Equal(Bpf.RetAllow, BpfInterpreter.Run(program.Program, Bpf.AuditArchX86_64, s_t["getpid"]));
+        Assert.Equal(Bpf.RetUserNotif, BpfInterpreter.Run(program.Program, Bpf.AuditArchX86_64, s_t["getppid"]));
+        Assert.Equal(s_retEperm, BpfInterpreter.Run(program.Program, Bpf.AuditArchX86_64, s_t["sendmsg"]));
+    }
+
+    [Fact]
     public void UnknownAndContradictoryNamesAreErrors()
     {
         SeccompProfileResult r = Build(block: ["ptrce"], allow: ["bpf"]);
