@@ -71,6 +71,7 @@ internal static class RunCommand
                     proxy = new EgressServer(listener, diag, launcher.Pid, egress ?? CompiledEgressPolicy.Empty, audit);
                     proxy.Start();
                 },
+                SeccompDenied = audit is null ? null : d => SeccompAudit.Write(audit, d),
             };
             foreach (int sig in ForwardedSignals)
             {
