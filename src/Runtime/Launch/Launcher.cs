@@ -137,19 +137,28 @@ internal sealed unsafe class Launcher
         bool proxy = _plan.Ops.Any(o => o.Kind == SetupOpKind.ProxyHandoff);
         bool notify = _plan.SeccompNotified is not null && !_plan.Seccomp.IsDefaultOrEmpty;
         int handoffParent = -1, notifyParent = -1;
+        var agentStarted = new ManualResetEventSlim();
+        _agentStarted = agentStarted;
         try
         {
             if (proxy)
                 (handoffParent, _handoffChild) = Interop.Interop.Sockets.SeqPacketPair("the proxy handoff socket");
             if (notify)
                 (notifyParent, _notifyChild) = Interop.Interop.Sockets.SeqPacketPair("the seccomp listener socket");
-            return RunWith(detached, ptySlave, started, landlockFd, handoffParent, notifyParent);
+            return RunWith(detached, ptySlave, () =>
+            {
+                started?.Invoke();
+                agentStarted.Set();
+            }, landlockFd, handoffParent, notifyParent);
         }
         finally
         {
             // After pid 1 has exited every process of the sandbox is gone, and with it every notification.
+            agentStarted.Set();
             _notifier?.Dispose();
             _notifier = null;
+            _agentStarted = null;
+            agentStarted.Dispose();
             Interop.Interop.Files.Close(handoffParent);
             Interop.Interop.Files.Close(notifyParent);
             CloseHandoffChild();
@@ -160,6 +169,17 @@ internal sealed unsafe class Launcher
     private int _handoffChild = -1;
     private int _notifyChild = -1;
     private SeccompNotifier? _notifier;
+
+    /// <summary>Set once the agent has exec'd and <c>started</c> has run (or the launch is over): a
+    /// denial is reported after it, so the audit log has the sandbox's start before the agent's
+    /// refusals, which it can make right after execve, before this thread reads EOF.</summary>
+    private ManualResetEventSlim? _agentStarted;
+
+    private void ReportDenial(SeccompDenial denial)
+    {
+        _agentStarted?.Wait();
+        SeccompDenied!(denial);
+    }
 
     private void CloseHandoffChild()
     {
@@ -227,8 +247,9 @@ internal sealed unsafe class Launcher
                 {
                     try
                     {
-                        _notifier = new SeccompNotifier(seccompListener, _plan.SeccompNotified!, SeccompDenied,
-                            SeccompDenied is null ? null : new PeerIdentity(() => []).Sha256);
+                        _notifier = SeccompDenied is null
+                            ? new SeccompNotifier(seccompListener, _plan.SeccompNotified!)
+                            : new SeccompNotifier(seccompListener, _plan.SeccompNotified!, ReportDenial, new PeerIdentity(() => []).Sha256);
                     }
                     catch (IOException e)
                     {
