@@ -32,9 +32,10 @@ public sealed record SeccompProfileResult(
 /// With <c>log: true</c> every refusal that answers an errno becomes SECCOMP_RET_USER_NOTIF instead:
 /// the agent's call waits while the supervisor records it and answers with the same errno, which
 /// it computes from <see cref="SeccompProfileResult.Notified"/>. Not notified: clone3's ENOSYS (a
-/// redirect libc meets on every thread and fork, not a denial), killing actions (the kernel kills
-/// before anyone could be asked) and sendmsg (the agent hands the listener over with it once the
-/// filter is in place; a notified sendmsg would wait for a supervisor that has no listener yet).
+/// redirect libc meets on every thread and fork, not a denial) and killing actions (the kernel
+/// kills before anyone could be asked). The agent hands the listener over with sendmsg once the
+/// filter is in place, so sendmsg is never notified (it would wait for a supervisor that has no
+/// listener yet), and a policy that blocks sendmsg gets no listener at all (reported as unenforced).
 /// </summary>
 public static class SeccompProfile
 {
@@ -104,11 +105,14 @@ public static class SeccompProfile
         var stated = new SeccompRuleSet(rules, SeccompAction.Allow, arch, x32);
         SeccompRuleSet installed = stated;
         SeccompRuleSet? notified = null;
-        if (log)
+        if (log && arch.Syscalls.Number("sendmsg") is uint sendmsg && stated.Rules.Any(r => r.Syscall == sendmsg && r.Action.Kind == SeccompActionKind.Errno))
+        {
+            // The listener could not reach the supervisor: the filter is installed without one.
+            unenforced.Add("process.seccomp.log with sendmsg blocked (the agent hands the seccomp listener to the supervisor with sendmsg once the filter is installed; refusals stay plain errnos and none is recorded)");
+        }
+        else if (log)
         {
             installed = WithNotifications(stated);
-            if (arch.Syscalls.Number("sendmsg") is uint sendmsg && stated.Rules.Any(r => r.Syscall == sendmsg && r.Action.Kind == SeccompActionKind.Errno))
-                unenforced.Add("process.seccomp.log for sendmsg (the agent hands the seccomp listener to the supervisor with sendmsg after the filter is installed, so sendmsg refusals stay a plain errno and are not recorded)");
             if (installed.X32Action.Kind == SeccompActionKind.UserNotif || installed.DefaultAction.Kind == SeccompActionKind.UserNotif
                 || installed.Rules.Any(r => r.Action.Kind == SeccompActionKind.UserNotif))
                 notified = stated;

@@ -256,8 +256,9 @@ out:;
 // Installs the seccomp filter, the last step before execve. With notify_fd (process.seccomp.log)
 // the filter gets a listener, which goes to the supervisor: from the moment seccomp() returns,
 // every call here passes through the filter, and a refused one waits for the supervisor's
-// answer. sendmsg is never notified (SeccompProfile keeps its refusals plain), so the handoff
-// cannot wait on itself; if it fails, the listener is closed before the report is written, and
+// answer. sendmsg is never notified, and a policy that refuses it gets no listener
+// (SeccompProfile), so the handoff cannot wait on itself or be refused; if it fails, the
+// listener is closed before the report is written, and
 // a notified call then fails with ENOSYS instead of waiting for an answer that cannot come.
 static void install_seccomp(const struct sbr_plan *p)
 {

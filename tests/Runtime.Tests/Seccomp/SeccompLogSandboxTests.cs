@@ -215,6 +215,18 @@ public sealed class SeccompLogSandboxTests(SandboxFixture f)
         Assert.Equal(f.Sandboxrun, e.GetProperty("binary").GetString()); // the stage runs in a clone of the supervisor
     }
 
+    /// <summary>The listener is handed over with sendmsg: a policy that blocks sendmsg runs without
+    /// one under best_effort (plain refusals, a notice) instead of failing to start.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public void BlockingSendmsgRunsWithoutTheLogUnderBestEffort(bool rootless)
+    {
+        Run r = Probe(rootless, "{ log: true, block: [sendmsg] }\nlandlock:\n  compatibility: best_effort", SyscallArgs("ptrace", ["7", "2147483647"]));
+        Assert.True(r.Result.LastLine == "err EPERM", r.ToString());
+        Assert.Empty(r.Denials);
+        Assert.Contains("sendmsg blocked", r.Result.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void PolicyCheckSaysDenialsAreRecorded()
     {
