@@ -24,6 +24,9 @@ internal static class SeccompAudit
             ("args", d.Args.Select(a => "0x" + a.ToString("x", CultureInfo.InvariantCulture)).ToArray()),
             ("errno", ErrnoText.Name(d.Errno)));
 
+    /// <summary>What Launcher.SeccompDenied is told: events into <paramref name="audit"/>, or nothing without a log.</summary>
+    public static Action<SeccompDenial>? Reporter(AuditLog? audit) => audit is null ? null : d => Write(audit, d);
+
     private static string SyscallText(uint nr) => (nr & Bpf.X32SyscallBit) != 0
         ? "x32:" + (nr & ~Bpf.X32SyscallBit).ToString(CultureInfo.InvariantCulture)
         : nr.ToString(CultureInfo.InvariantCulture);

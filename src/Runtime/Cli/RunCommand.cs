@@ -71,7 +71,7 @@ internal static class RunCommand
                     proxy = new EgressServer(listener, diag, launcher.Pid, egress ?? CompiledEgressPolicy.Empty, audit);
                     proxy.Start();
                 },
-                SeccompDenied = audit is null ? null : d => SeccompAudit.Write(audit, d),
+                SeccompDenied = SeccompAudit.Reporter(audit),
             };
             foreach (int sig in ForwardedSignals)
             {
