@@ -123,6 +123,10 @@ public static class DefaultFilter
         return rules.ToImmutable();
     }
 
+    /// <summary>The rule that answers clone3 ENOSYS: a redirect to clone(2), not a refusal (not recorded under log).</summary>
+    public static bool IsClone3Redirect(SeccompRule rule, SyscallTable table) =>
+        rule.Syscall == table.Number("clone3") && rule.Action == SeccompAction.Errno(ENOSYS) && rule.Conditions.IsEmpty;
+
     /// <summary>The default profile compiled for x86_64 as the planner installs it for a policy that does not change it.</summary>
     public static CompiledFilter Build() =>
         SeccompProfile.Build(true, [], [], SeccompAction.Errno(EPERM), log: false, Architecture.X86_64).Filter

@@ -12,5 +12,8 @@ public static class SeccompSupport
     ];
 
     public static ImmutableArray<(string Name, bool Available)> Probe() =>
-        [.. Actions.Select(a => (a.Name, Interop.Seccomp.ActionAvailable(a.Action) == 0))];
+        [.. Actions.Select(a => (a.Name, Available(a.Action)))];
+
+    /// <summary>Whether the kernel knows a SECCOMP_RET_* action (user_notif: Linux 5.0).</summary>
+    public static bool Available(uint action) => Interop.Seccomp.ActionAvailable(action) == 0;
 }

@@ -61,6 +61,7 @@ internal static class Program
         new("symlink", "TARGET LINK", true, a => LinkCommands.SymLink(a[0], a[1])),
         new("truncate", "PATH", true, a => LinkCommands.Truncate(a[0])),
         new("syscall", "NR [ARGS...]", true, SyscallCommands.Native),
+        new("syscall-loop", "COUNT NR [ARGS...]", true, SyscallCommands.Loop),
         new("x32", "NR [ARGS...]", true, SyscallCommands.X32),
         new("int80", "NR [ARGS...]", true, SyscallCommands.Int80),
     ];

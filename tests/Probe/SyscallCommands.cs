@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 
@@ -17,6 +18,53 @@ internal static unsafe partial class SyscallCommands
         (long nr, long[] a) = Words(args, 6);
         long rc = Interop.RawSyscall.Call(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
         return rc == -1 ? Outcome.LastError() : Outcome.Ok(rc.ToString(CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// syscall-loop COUNT NR [ARGS...]: the same call COUNT times in a tight loop. Prints
+    /// "calls=COUNT ns_per_call=X outcomes=OUTCOME:N,..." (each distinct result: ok or an errno name,
+    /// with how many calls had it), then the last call's outcome as the final line.
+    /// </summary>
+    public static Outcome Loop(string[] args)
+    {
+        int count = Parse.Int(args[0], 1, int.MaxValue);
+        (long nr, long[] a) = Words(args[1..], 6);
+        int[] errors = new int[4096];
+        int oks = 0;
+        long rc = 0;
+        int errno = 0;
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < count; i++)
+        {
+            rc = Interop.RawSyscall.Call(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+            if (rc == -1)
+            {
+                errno = Marshal.GetLastPInvokeError();
+                errors[errno & 4095]++;
+            }
+            else
+            {
+                oks++;
+            }
+        }
+
+        double ns = Stopwatch.GetElapsedTime(start).TotalNanoseconds / count;
+        var outcomes = new List<string>();
+        if (oks > 0)
+        {
+            outcomes.Add(string.Create(CultureInfo.InvariantCulture, $"ok:{oks}"));
+        }
+
+        for (int e = 0; e < errors.Length; e++)
+        {
+            if (errors[e] > 0)
+            {
+                outcomes.Add(string.Create(CultureInfo.InvariantCulture, $"{((Errno)e).Name()}:{errors[e]}"));
+            }
+        }
+
+        Out.Line(string.Create(CultureInfo.InvariantCulture, $"calls={count} ns_per_call={ns:F1} outcomes={string.Join(',', outcomes)}"));
+        return rc == -1 ? Outcome.Fail((Errno)errno) : Outcome.Ok(rc.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>x32 NR [ARGS...]: the same entry with __X32_SYSCALL_BIT (0x40000000) set in the number.</summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
 
 namespace Sandboxrun.Netns.Identity;
 
@@ -60,20 +61,38 @@ public sealed class PeerIdentity
         {
             string exe = $"/proc/{pid}/exe";
             string path = new FileInfo(exe).LinkTarget ?? "";
-            using var stream = new FileStream(exe, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
-            var key = FileKey(stream.SafeFileHandle);
-            if (key is { } k && _hashes.TryGetValue(k, out string? cached))
-                return (path, cached);
-            string sha = Convert.ToHexStringLower(SHA256.HashData(stream));
-            if (key is { } k2)
-                _hashes[k2] = sha;
-            return (path, sha);
+            using SafeFileHandle file = File.OpenHandle(exe, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return Sha256(file) is string sha ? (path, sha) : null;
         }
         catch (IOException)
         {
             return null;
         }
         catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The SHA-256 of an open file (an executable opened through /proc/PID/exe), or null when it cannot be read.</summary>
+    public string? Sha256(SafeFileHandle file)
+    {
+        var key = FileKey(file);
+        if (key is { } k && _hashes.TryGetValue(k, out string? cached))
+            return cached;
+        try
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            byte[] buffer = new byte[64 * 1024];
+            long offset = 0;
+            for (int n; (n = RandomAccess.Read(file, buffer, offset)) > 0; offset += n)
+                hash.AppendData(buffer, 0, n);
+            string sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+            if (key is { } k2)
+                _hashes[k2] = sha;
+            return sha;
+        }
+        catch (IOException)
         {
             return null;
         }
@@ -92,7 +111,7 @@ public sealed class PeerIdentity
 
     private static int ParentOf(int pid) => ProcFs.ParentOf(pid);
 
-    private static unsafe (ulong, ulong, long, long, long)? FileKey(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    private static unsafe (ulong, ulong, long, long, long)? FileKey(SafeFileHandle handle)
     {
         byte* st = stackalloc byte[144]; // struct stat, x86_64
         if (Interop.SockDiag.Fstat((int)handle.DangerousGetHandle(), st) != 0)

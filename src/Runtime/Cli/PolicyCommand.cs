@@ -120,7 +120,8 @@ internal static class PolicyCommand
             : (sc.DefaultProfile ? "default profile" : "no default profile")
               + (sc.Block.IsEmpty ? "" : $", block {string.Join(' ', sc.Block)}")
               + (sc.Allow.IsEmpty || !sc.DefaultProfile ? "" : $", allow {string.Join(' ', sc.Allow)}")
-              + $", refusals: {sc.DefaultAction.ToString().ToLowerInvariant()}; {plan.Seccomp.Length} instructions";
+              + $", refusals: {sc.DefaultAction.ToString().ToLowerInvariant()}; {plan.Seccomp.Length} instructions"
+              + (plan.SeccompNotified is null ? "" : "; each denial answered by the supervisor and recorded as a seccomp.denied audit event (with --audit)");
         Console.WriteLine($"seccomp:     {seccomp}");
         Console.WriteLine(policy.NetworkPolicies.IsEmpty
             ? "network:     none (loopback only)"

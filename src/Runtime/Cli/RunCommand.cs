@@ -80,6 +80,7 @@ internal static class RunCommand
                     proxy.Start();
                     live.Proxy = proxy;
                 },
+                SeccompDenied = SeccompAudit.Reporter(audit),
             };
             foreach (int sig in ForwardedSignals)
             {

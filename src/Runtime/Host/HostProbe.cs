@@ -46,7 +46,8 @@ internal static class HostProbe
         if (Planner.PasswdLookup(passwd, "sandbox") is (uint suid, _))
             sandbox = (suid, Planner.GroupLookup(group, "sandbox") ?? suid);
 
-        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, Owner, LinkTarget, sandbox, LandlockAbi(env));
+        return new HostFacts(uid, gid, name, home, [.. homes], passwd, group, env.ToImmutable(), PathKind, Owner, LinkTarget, sandbox, LandlockAbi(env),
+            SeccompUserNotif: Seccomp.SeccompSupport.Available(Seccomp.Bpf.RetUserNotif));
     }
 
     /// <summary>

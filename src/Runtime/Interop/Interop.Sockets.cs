@@ -40,11 +40,11 @@ internal static partial class Interop
         private static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
 
         /// <summary>A SOCK_SEQPACKET pair, both CLOEXEC: (ours, the child's).</summary>
-        public static (int Ours, int Theirs) SeqPacketPair()
+        public static (int Ours, int Theirs) SeqPacketPair(string purpose)
         {
             int* fds = stackalloc int[2];
             if (SocketPair(AfUnix, SockSeqPacket | SockCloexec, 0, fds) < 0)
-                throw new SandboxSetupException("socketpair", Marshal.GetLastPInvokeError(), "creating the proxy handoff socket");
+                throw new SandboxSetupException("socketpair", Marshal.GetLastPInvokeError(), "creating " + purpose);
             return (fds[0], fds[1]);
         }
 

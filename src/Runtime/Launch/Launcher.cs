@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using Sandboxrun.Interop;
+using Sandboxrun.Netns.Identity;
 using Sandboxrun.Plan;
+using Sandboxrun.Seccomp;
 
 namespace Sandboxrun.Launch;
 
@@ -14,6 +16,8 @@ internal readonly record struct LaunchResult(int ExitCode, string? Error)
 /// Starts a sandbox from a plan. The numbered steps match the sequence drawn in Native/stage.c:
 ///   [1] clone3 through the native stage (the child never returns into managed code)
 ///   [2] write the child's id maps, then release it with one byte on the sync pipe
+///   [3a] process.seccomp.log: receive the filter's listener from the agent and answer its
+///        notifications on a thread of their own until the sandbox has exited
 ///   [3] read the error pipe: a (step, errno) report, or EOF once the agent has exec'd
 ///   [4] wait for pid 1 through its pidfd; its status is the agent's
 /// Must be called on a thread that outlives the sandbox: PR_SET_PDEATHSIG fires when the
@@ -122,22 +126,60 @@ internal sealed unsafe class Launcher
     /// <summary>Told of the egress proxy's listener and sock_diag sockets (both from inside the sandbox's netns), before the agent runs.</summary>
     public Action<int, int>? ProxySockets { get; init; }
 
+    /// <summary>
+    /// process.seccomp.log: told of every refused call after it was answered, on the notifier's
+    /// thread. Notifications are answered whether or not this is set (the agent waits for them).
+    /// </summary>
+    public Action<SeccompDenial>? SeccompDenied { get; init; }
+
     private LaunchResult RunWith(int[] detached, int ptySlave, Action? started, int landlockFd)
     {
         bool proxy = _plan.Ops.Any(o => o.Kind == SetupOpKind.ProxyHandoff);
-        (int handoffParent, _handoffChild) = proxy ? Interop.Interop.Sockets.SeqPacketPair() : (-1, -1);
+        bool notify = _plan.SeccompNotified is not null && !_plan.Seccomp.IsDefaultOrEmpty;
+        int handoffParent = -1, notifyParent = -1;
+        var agentStarted = new ManualResetEventSlim();
+        _agentStarted = agentStarted;
         try
         {
-            return RunWith(detached, ptySlave, started, landlockFd, handoffParent);
+            if (proxy)
+                (handoffParent, _handoffChild) = Interop.Interop.Sockets.SeqPacketPair("the proxy handoff socket");
+            if (notify)
+                (notifyParent, _notifyChild) = Interop.Interop.Sockets.SeqPacketPair("the seccomp listener socket");
+            return RunWith(detached, ptySlave, () =>
+            {
+                started?.Invoke();
+                agentStarted.Set();
+            }, landlockFd, handoffParent, notifyParent);
         }
         finally
         {
+            // After pid 1 has exited every process of the sandbox is gone, and with it every notification.
+            agentStarted.Set();
+            _notifier?.Dispose();
+            _notifier = null;
+            _agentStarted = null;
+            agentStarted.Dispose();
             Interop.Interop.Files.Close(handoffParent);
+            Interop.Interop.Files.Close(notifyParent);
             CloseHandoffChild();
+            CloseNotifyChild();
         }
     }
 
     private int _handoffChild = -1;
+    private int _notifyChild = -1;
+    private SeccompNotifier? _notifier;
+
+    /// <summary>Set once the agent has exec'd and <c>started</c> has run (or the launch is over): a
+    /// denial is reported after it, so the audit log has the sandbox's start before the agent's
+    /// refusals, which it can make right after execve, before this thread reads EOF.</summary>
+    private ManualResetEventSlim? _agentStarted;
+
+    private void ReportDenial(SeccompDenial denial)
+    {
+        _agentStarted?.Wait();
+        SeccompDenied!(denial);
+    }
 
     private void CloseHandoffChild()
     {
@@ -145,7 +187,13 @@ internal sealed unsafe class Launcher
         _handoffChild = -1;
     }
 
-    private LaunchResult RunWith(int[] detached, int ptySlave, Action? started, int landlockFd, int handoffParent)
+    private void CloseNotifyChild()
+    {
+        Interop.Interop.Files.Close(_notifyChild);
+        _notifyChild = -1;
+    }
+
+    private LaunchResult RunWith(int[] detached, int ptySlave, Action? started, int landlockFd, int handoffParent, int notifyParent)
     {
         (int syncRead, int syncWrite) = Interop.Interop.Files.Pipe();
         (int errRead, int errWrite) = Interop.Interop.Files.Pipe();
@@ -187,6 +235,30 @@ internal sealed unsafe class Launcher
                 CloseHandoffChild();
                 if (Interop.Interop.Sockets.ReceiveFds(handoffParent, 2) is [int listener, int diag])
                     ProxySockets?.Invoke(listener, diag);
+            }
+
+            if (notifyParent >= 0)
+            {
+                // [3a] The agent sends the listener right after installing the filter and before
+                // execve; from then on its refused calls wait for an answer. No message means it
+                // failed before (its report follows on the error pipe).
+                CloseNotifyChild();
+                if (Interop.Interop.Sockets.ReceiveFds(notifyParent, 1) is [int seccompListener])
+                {
+                    try
+                    {
+                        _notifier = SeccompDenied is null
+                            ? new SeccompNotifier(seccompListener, _plan.SeccompNotified!)
+                            : new SeccompNotifier(seccompListener, _plan.SeccompNotified!, ReportDenial, new PeerIdentity(() => []).Sha256);
+                    }
+                    catch (IOException e)
+                    {
+                        Interop.Interop.Process.SendSignal(pidfd, 9);
+                        Interop.Interop.Process.WaitExit(pidfd, out _, out _);
+                        return Failed($"answering seccomp notifications: {e.Message}");
+                    }
+                    _notifier.Start();
+                }
             }
 
             Span<byte> report = stackalloc byte[sizeof(NativeReport)]; // [3]
@@ -259,6 +331,8 @@ internal sealed unsafe class Launcher
     {
         if (r.Step == (int)StageStep.Landlock)
             return " (hint: Landlock needs Linux 5.13+ with landlock in the lsm= list)";
+        if (r.Step == (int)StageStep.Seccomp && _plan.SeccompNotified is not null && r.Errno == (int)Errno.EINVAL)
+            return " (hint: process.seccomp.log needs SECCOMP_FILTER_FLAG_NEW_LISTENER, Linux 5.0+)";
         if (r.Step >= NativeStage.FirstOpStep && r.Step - NativeStage.FirstOpStep < _plan.Ops.Length)
         {
             SetupOp op = _plan.Ops[r.Step - NativeStage.FirstOpStep];
@@ -350,6 +424,7 @@ internal sealed unsafe class Launcher
         n->SyncParentFd = syncWrite;
         n->ErrFd = errWrite;
         n->ErrParentFd = errRead;
+        n->NotifyFd = _notifyChild;
         if (detached.Length > 7)
             throw new SandboxSetupException("plan", (int)Errno.E2BIG, "more than 7 detached mounts");
         for (int i = 0; i < 8; i++)

@@ -67,6 +67,7 @@ internal unsafe struct NativePlan
     public int SyncParentFd;
     public int ErrFd;
     public int ErrParentFd;
+    public int NotifyFd;
     public fixed int KeepFds[8];
 }
 
@@ -99,6 +100,7 @@ internal enum StageStep
     Exec = 17,
     AmbientCaps = 18,
     InitSignals = 19,
+    SeccompListener = 20,
 }
 
 internal static unsafe partial class NativeStage

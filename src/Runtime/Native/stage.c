@@ -16,6 +16,8 @@
 //                                               wait for signals and children    no_new_privs, Landlock,
 //                                                                                SIG_DFL, unblock,
 //                                                                                fds CLOEXEC, seccomp
+//   [3a] with log: receive the listener,     <------------------------------------ listener (SCM_RIGHTS)
+//        answer notifications from here on                                       (with log)
 //   [3] read err pipe: a report (step, errno) <------------------------------------ on failure: report
 //       or EOF when execve succeeded                                             execve(CMD)
 //   [4] waitid(P_PIDFD) for pid 1           <- exits with the agent's status (128+N for signal N)
@@ -203,6 +205,26 @@ static int landlock_path_rule(const struct sbr_op *op)
     return rc < 0 ? -1 : 0;
 }
 
+// Sends fds (n <= 2) and one tag byte on a unix socket with SCM_RIGHTS.
+static int send_fds(int sock, const int *fds, int n, char tag)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+    } control;
+    struct iovec iov = {.iov_base = &tag, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int))};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+    int *payload = (int *)CMSG_DATA(c);
+    for (int i = 0; i < n; i++)
+        payload[i] = fds[i];
+    return RETRY(sendmsg(sock, &msg, MSG_NOSIGNAL)) == 1 ? 0 : -1;
+}
+
 // The egress proxy's listening socket must live in the sandbox's network namespace, and the
 // supervisor, which stays in the host's, accepts on it; sock_diag queries must be made from
 // the same namespace to see the agent's sockets. Both are created here and handed over.
@@ -221,22 +243,7 @@ static int proxy_handoff(const struct sbr_op *op)
     fds[1] = (int)socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 4 /* NETLINK_SOCK_DIAG */);
     if (fds[1] < 0)
         goto out;
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof fds)];
-    } control;
-    char byte = 'P';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    int *payload = (int *)CMSG_DATA(c);
-    payload[0] = fds[0];
-    payload[1] = fds[1];
-    if (RETRY(sendmsg((int)op->fd, &msg, MSG_NOSIGNAL)) == 1)
-        rc = 0;
+    rc = send_fds((int)op->fd, fds, 2, 'P');
 out:;
     int saved = errno;
     for (int i = 0; i < 2; i++)
@@ -244,6 +251,35 @@ out:;
             close(fds[i]);
     errno = saved;
     return rc;
+}
+
+// Installs the seccomp filter, the last step before execve. With notify_fd (process.seccomp.log)
+// the filter gets a listener, which goes to the supervisor: from the moment seccomp() returns,
+// every call here passes through the filter, and a refused one waits for the supervisor's
+// answer. sendmsg is never notified, and a policy that refuses it gets no listener
+// (SeccompProfile), so the handoff cannot wait on itself or be refused; if it fails, the
+// listener is closed before the report is written, and
+// a notified call then fails with ENOSYS instead of waiting for an answer that cannot come.
+static void install_seccomp(const struct sbr_plan *p)
+{
+    struct sock_fprog prog = {.len = (unsigned short)p->bpf_len, .filter = (struct sock_filter *)p->bpf};
+    if (p->notify_fd < 0) {
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+            fail(p, SBR_STEP_SECCOMP);
+        return;
+    }
+    // The listener is O_CLOEXEC (seccomp's init_listener).
+    int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (listener < 0)
+        fail(p, SBR_STEP_SECCOMP);
+    if (send_fds(p->notify_fd, &listener, 1, 'S') < 0) {
+        int saved = errno;
+        close(listener);
+        errno = saved;
+        fail(p, SBR_STEP_SECCOMP_LISTENER);
+    }
+    close(listener);
+    close(p->notify_fd);
 }
 
 static int run_op(const struct sbr_op *op)
@@ -434,11 +470,8 @@ __attribute__((noreturn)) static void agent_main(const struct sbr_plan *p)
             fail(p, SBR_STEP_CLOSE_FDS);
     if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, SBR_CLOSE_RANGE_CLOEXEC) < 0)
         fail(p, SBR_STEP_CLOSE_FDS);
-    if (p->bpf != NULL) {
-        struct sock_fprog prog = {.len = (unsigned short)p->bpf_len, .filter = (struct sock_filter *)p->bpf};
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-            fail(p, SBR_STEP_SECCOMP);
-    }
+    if (p->bpf != NULL)
+        install_seccomp(p);
     exec_agent(p);
     fail(p, SBR_STEP_EXEC);
 }
@@ -503,6 +536,7 @@ __attribute__((noreturn)) static void child_main(const struct sbr_plan *p)
     keep[n][0] = p->err_fd, keep[n][1] = p->err_fd, n++;
     keep[n][0] = p->landlock_fd, keep[n][1] = p->landlock_fd, n++;
     keep[n][0] = p->pty_fd, keep[n][1] = p->pty_fd, n++;
+    keep[n][0] = p->notify_fd, keep[n][1] = p->notify_fd, n++;
     if (p->preserve_fds > 0)
         keep[n][0] = 3, keep[n][1] = 2 + p->preserve_fds, n++;
     for (int i = 0; i < 8; i++)

@@ -82,6 +82,8 @@ struct sbr_plan {
     int32_t sync_parent_fd;    // the parent's end, closed in the child
     int32_t err_fd;            // child writes struct sbr_report on failure; EOF = exec done
     int32_t err_parent_fd;     // the parent's end, closed in the child
+    int32_t notify_fd;         // -1: install the filter as it is; else install it with
+                               // SECCOMP_FILTER_FLAG_NEW_LISTENER and send the listener here (SCM_RIGHTS)
     int32_t keep_fds[8];       // other fds the setup needs (detached mounts), -1 unused
 };
 
@@ -112,6 +114,7 @@ enum sbr_step {
     SBR_STEP_EXEC = 17,
     SBR_STEP_AMBIENT = 18,
     SBR_STEP_INIT_SIGNALS = 19,
+    SBR_STEP_SECCOMP_LISTENER = 20,
 };
 
 // Starts the sandbox: clone3 with plan->clone_flags | CLONE_PIDFD. Returns the child's pid

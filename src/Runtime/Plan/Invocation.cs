@@ -38,7 +38,9 @@ internal sealed record HostFacts(
     // uid/gid of the host's `sandbox` account, if it has one.
     (uint Uid, uint Gid)? SandboxAccount,
     // The kernel's Landlock ABI version (0: unavailable).
-    int LandlockAbi)
+    int LandlockAbi,
+    // SECCOMP_RET_USER_NOTIF and SECCOMP_FILTER_FLAG_NEW_LISTENER (Linux 5.0): process.seccomp.log needs them.
+    bool SeccompUserNotif = true)
 {
     public bool IsRoot => Uid == 0;
 }

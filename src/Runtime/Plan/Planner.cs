@@ -83,7 +83,11 @@ internal static class Planner
             SeccompDefaultAction.Log => SeccompAction.Log,
             _ => SeccompAction.Errno(DefaultFilter.EPERM),
         };
-        SeccompProfileResult seccomp = SeccompProfile.Build(sc.DefaultProfile, sc.Block, sc.Allow, deny, sc.Log);
+        // Recording each denial needs the supervisor to answer SECCOMP_RET_USER_NOTIF (Linux 5.0).
+        bool seccompLog = sc.Log && host.SeccompUserNotif;
+        if (sc.Log && !host.SeccompUserNotif)
+            Unenforced("seccomp", "process.seccomp.log (recording each denial needs SECCOMP_RET_USER_NOTIF, Linux 5.0+; refusals still get their errno)");
+        SeccompProfileResult seccomp = SeccompProfile.Build(sc.DefaultProfile, sc.Block, sc.Allow, deny, seccompLog);
         foreach (string e in seccomp.Errors)
             errors.Add(new PlanError(2, $"seccomp: {e}"));
         foreach (string u in seccomp.Unenforced)
@@ -144,7 +148,10 @@ internal static class Planner
             landlock.Plan,
             invocation.Name ?? DefaultHostname,
             invocation.PreserveFds,
-            notices.ToImmutable());
+            notices.ToImmutable())
+        {
+            SeccompNotified = seccomp.Notified,
+        };
         return new PlanResult(plan, []);
     }
 

@@ -62,7 +62,12 @@ internal sealed record SandboxPlan(
     Sandboxrun.Landlock.LandlockPlan? Landlock,
     string Hostname,
     int PreserveFds,
-    ImmutableArray<Notice> Notices);
+    ImmutableArray<Notice> Notices)
+{
+    /// <summary>process.seccomp.log: the program notifies refusals, and these rules (refusals as
+    /// errnos) answer them. Null: the program is installed without a listener.</summary>
+    public Sandboxrun.Seccomp.SeccompRuleSet? SeccompNotified { get; init; }
+}
 
 /// <summary>One classic BPF instruction (struct sock_filter).</summary>
 internal readonly record struct SeccompInstruction(ushort Code, byte Jt, byte Jf, uint K);

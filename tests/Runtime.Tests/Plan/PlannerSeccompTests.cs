@@ -25,12 +25,12 @@ public sealed class PlannerSeccompTests
             LandlockAbi: 7);
     }
 
-    private static PlanResult Plan(string seccompYaml, string compatibility = "hard_requirement")
+    private static PlanResult Plan(string seccompYaml, string compatibility = "hard_requirement", HostFacts? host = null)
     {
         string yaml = $"version: 1\nlandlock:\n  compatibility: {compatibility}\nfilesystem_policy:\n  read_only: [/]\n  include_workdir: true\nprocess:\n  seccomp: {seccompYaml}\n";
         PolicyLoadResult policy = PolicyLoader.Parse(yaml, "test.yaml");
         Assert.True(policy.Ok, string.Join("\n", policy.Errors));
-        return Planner.Plan(policy.Policy!, new Invocation(["sh"], [], "/work/proj", null, 0, null), Host());
+        return Planner.Plan(policy.Policy!, new Invocation(["sh"], [], "/work/proj", null, 0, null), host ?? Host());
     }
 
     private static uint Eval(SandboxPlan plan, string name, params ulong[] args) =>
@@ -57,16 +57,43 @@ public sealed class PlannerSeccompTests
     }
 
     [Fact]
-    public void LogIsRefusedUnderHardRequirementAndSkippedUnderBestEffort()
+    public void LogInstallsANotifyingProgramAndTheRulesThatAnswerIt()
     {
-        PlanResult hard = Plan("{ log: true }");
+        PlanResult r = Plan("{ log: true, block: [getppid] }");
+        Assert.True(r.Plan is not null, string.Join("\n", r.Errors));
+        Assert.NotNull(r.Plan!.SeccompNotified);
+        Assert.Equal(Bpf.RetUserNotif, Eval(r.Plan, "ptrace"));
+        Assert.Equal(Bpf.RetUserNotif, Eval(r.Plan, "getppid"));
+        Assert.Equal(Bpf.RetErrno(38), Eval(r.Plan, "clone3"));
+        Assert.Equal(SeccompAction.Errno(1), r.Plan.SeccompNotified!.Evaluate(Bpf.AuditArchX86_64, SyscallTable.X86_64["getppid"], []));
+        Assert.DoesNotContain(r.Plan.Notices, n => n.Layer == "seccomp");
+
+        PlanResult plain = Plan("{ block: [getppid] }");
+        Assert.Null(plain.Plan!.SeccompNotified);
+        Assert.Equal(Bpf.RetErrno(1), Eval(plain.Plan, "ptrace"));
+    }
+
+    [Fact]
+    public void WithoutUserNotifLogIsRefusedUnderHardRequirementAndSkippedUnderBestEffort()
+    {
+        HostFacts old = Host() with { SeccompUserNotif = false };
+        PlanResult hard = Plan("{ log: true }", host: old);
         Assert.Null(hard.Plan);
         Assert.Contains(hard.Errors, e => e.ExitCode == 125 && e.Message.Contains("process.seccomp.log", StringComparison.Ordinal));
 
-        PlanResult soft = Plan("{ log: true }", "best_effort");
+        PlanResult soft = Plan("{ log: true }", "best_effort", old);
         Assert.True(soft.Plan is not null, string.Join("\n", soft.Errors));
         Assert.Contains(soft.Plan!.Notices, n => n.Layer == "seccomp" && n.Message.Contains("process.seccomp.log", StringComparison.Ordinal));
-        Assert.Equal(Bpf.RetErrno(1), Eval(soft.Plan, "ptrace")); // the filter itself is still installed
+        Assert.Null(soft.Plan.SeccompNotified);
+        Assert.Equal(Bpf.RetErrno(1), Eval(soft.Plan, "ptrace")); // the filter itself is still installed, plain
+    }
+
+    [Fact]
+    public void BlockingSendmsgWithLogIsRefusedUnderHardRequirement()
+    {
+        PlanResult hard = Plan("{ log: true, block: [sendmsg] }");
+        Assert.Null(hard.Plan);
+        Assert.Contains(hard.Errors, e => e.ExitCode == 125 && e.Message.Contains("sendmsg", StringComparison.Ordinal));
     }
 
     [Fact]

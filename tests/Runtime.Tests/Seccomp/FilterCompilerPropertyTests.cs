@@ -49,6 +49,47 @@ public sealed class FilterCompilerPropertyTests
         Assert.True(optimisedLength < plainLength, $"optimiser saved nothing ({optimisedLength} vs {plainLength})");
     }
 
+    /// <summary>
+    /// The supervisor answers notifications from <see cref="SeccompRuleSet.Evaluate"/>: on random
+    /// rule sets it gives what the compiled program returns, and the program compiled with
+    /// notifications (<see cref="SeccompProfile.WithNotifications"/>) returns user_notif exactly
+    /// where the plain one returns an errno, and the same answer everywhere else.
+    /// </summary>
+    [Theory]
+    [InlineData(11, 400)]
+    [InlineData(12, 400)]
+    public void RuleSetEvaluationAndTheNotifyingProgramAgreeWithThePlainProgram(int seed, int sets)
+    {
+        var rng = new Random(seed);
+        uint sendmsg = SyscallTable.X86_64["sendmsg"], clone3 = SyscallTable.X86_64["clone3"];
+        static SeccompAction NoNotif(SeccompAction a) => a.Kind == SeccompActionKind.UserNotif ? SeccompAction.Errno(13) : a;
+        long notified = 0;
+        for (int set = 0; set < sets; set++)
+        {
+            Architecture arch = rng.Next(5) == 0 ? s_noX32 : Architecture.X86_64;
+            List<SeccompRule> rules = [.. RandomRules(rng, arch).Select(r => r with { Action = NoNotif(r.Action) })];
+            var stated = new SeccompRuleSet(rules, NoNotif(RandomAction(rng)), arch, rng.Next(2) == 0 ? Eperm : NoNotif(RandomAction(rng)));
+            SeccompRuleSet installed = SeccompProfile.WithNotifications(stated);
+            CompiledFilter plain = stated.Compile().Filter!;
+            CompiledFilter withLog = installed.Compile().Filter!;
+            foreach (FilterInput input in Inputs(rules, arch, rng))
+            {
+                uint before = BpfInterpreter.RunUnchecked(plain.Program, input.Arch, input.Nr, input.Args);
+                uint after = BpfInterpreter.RunUnchecked(withLog.Program, input.Arch, input.Nr, input.Args);
+                SeccompAction answer = stated.Evaluate(input.Arch, input.Nr, input.Args);
+                if (answer.ToReturnValue() != before)
+                    Assert.Fail(Report($"seed {seed} set {set}: {input}: rules give {answer}, program {Name(before)}", plain.Program, rules, stated.DefaultAction));
+                if (input.Arch == arch.AuditArch && input.Nr is var nr && (nr == sendmsg || nr == clone3))
+                    continue; // exempt from notification: BlockingSendmsgUnderLog..., LogTurnsEveryErrnoRefusal...
+                uint expected = answer.Kind == SeccompActionKind.Errno ? Bpf.RetUserNotif : before;
+                if (after != expected)
+                    Assert.Fail(Report($"seed {seed} set {set}: {input}: with log {Name(after)}, expected {Name(expected)}", withLog.Program, [.. installed.Rules], installed.DefaultAction));
+                notified += after == Bpf.RetUserNotif ? 1 : 0;
+            }
+        }
+        Assert.True(notified > sets * 10L, $"only {notified} notified inputs");
+    }
+
     /// <summary>Bigger sets (up to 150 syscalls, so far jumps and trampolines occur) and a denser
     /// input sample: the optimised and unoptimised programs agree with each other everywhere.</summary>
     [Fact]
