@@ -17,7 +17,9 @@ public sealed class LifecycleTests(SandboxFixture f)
     [InlineData("WINCH", 28)]
     public void SignalsToSandboxrunReachTheAgent(string name, int number)
     {
-        using Process p = ProcessRunner.Start(f.Sandboxrun, ["--", f.Probe, "wait-signal", name, "20"], f.NewWorkdir());
+        // env resets SIGINT/SIGQUIT to their defaults first: a test run started in the background by
+        // a shell inherits them ignored, and a program started with SIGINT ignored keeps ignoring it.
+        using Process p = ProcessRunner.Start("env", ["--default-signal=INT,QUIT", f.Sandboxrun, "--", f.Probe, "wait-signal", name, "20"], f.NewWorkdir());
         string? line;
         while ((line = p.StandardOutput.ReadLine()) is not null && line != "ready")
         {
