@@ -18,7 +18,7 @@ internal sealed class ControlServer : IDisposable
     /// <summary>Largest request: a policy (4 MiB of YAML) quoted in JSON.</summary>
     internal const int MaxRequestBytes = 16 * 1024 * 1024;
 
-    private readonly Socket _listener;
+    private readonly int _listener;
     private readonly Func<JsonElement, Action<Utf8JsonWriter>> _handle;
     private readonly uint _owner;
     private volatile bool _stopping;
@@ -28,95 +28,115 @@ internal sealed class ControlServer : IDisposable
     {
         _handle = handle;
         _owner = Interop.Interop.Files.GetEuid();
-        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        _listener = Interop.Interop.UnixServer.Listen(path, 16);
         try
         {
-            _listener.Bind(new UnixDomainSocketEndPoint(path));
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            _listener.Listen(16);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // the directory is 0700 too
         }
         catch
         {
-            _listener.Dispose();
+            Interop.Interop.Files.Close(_listener);
             throw;
         }
     }
 
     /// <summary>
-    /// Serves on one dedicated thread with blocking calls: requests are rare and short, and
-    /// neither the thread pool nor the socket event loop has to start for a sandbox nobody queries.
+    /// Serves on one dedicated thread with blocking calls on plain file descriptors: requests are
+    /// rare and short, and neither the thread pool nor the framework's socket event loop has to
+    /// start for a sandbox nobody queries (they would cost every start).
     /// </summary>
     public void Start() => new Thread(AcceptLoop) { IsBackground = true, Name = "sandboxrun control" }.Start();
 
     private void AcceptLoop()
     {
+        try
+        {
+            Serve();
+        }
+        finally
+        {
+            Interop.Interop.Files.Close(_listener);
+        }
+    }
+
+    private void Serve()
+    {
         while (!_stopping)
         {
-            Socket client;
-            try
+            int client = Interop.Interop.UnixServer.Accept(_listener);
+            if (client < 0)
             {
-                client = _listener.Accept();
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                if (_stopping)
+                if (_stopping || client != -4 /* EINTR */ && client != -103 /* ECONNABORTED */ && client != -24 /* EMFILE */)
                     return;
                 continue;
             }
-            Serve(client);
-        }
-    }
-
-    private void Serve(Socket client)
-    {
-        using Socket _ = client;
-        client.ReceiveTimeout = 10_000;
-        client.SendTimeout = 10_000;
-        using var stream = new NetworkStream(client, ownsSocket: false);
-        try
-        {
-            uint? peer = PeerUid(client);
-            if (peer is not { } uid || uid != _owner && uid != 0)
-            {
-                Reply(stream, Error($"uid {peer?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} may not control this sandbox"));
-                return;
-            }
-            byte[]? line = ReadLine(stream);
-            if (line is null)
-                return;
-            Action<Utf8JsonWriter> answer;
             try
             {
-                using JsonDocument request = JsonDocument.Parse(line);
-                answer = request.RootElement.ValueKind == JsonValueKind.Object
-                    ? _handle(request.RootElement)
-                    : Error("the request is not a JSON object");
+                Answer(client);
             }
-            catch (JsonException e)
+            finally
             {
-                answer = Error("the request is not valid JSON: " + e.Message);
+                Interop.Interop.Files.Close(client);
             }
-            Reply(stream, answer);
-        }
-        catch (IOException)
-        {
-        }
-        catch (SocketException)
-        {
         }
     }
 
-    internal static Action<Utf8JsonWriter> Error(string message) => w =>
+    private void Answer(int client)
     {
-        w.WriteBoolean("ok", false);
-        w.WriteString("error", message);
-    };
+        Interop.Interop.UnixServer.SetTimeouts(client, 10);
+        uint? peer = Interop.Interop.UnixServer.PeerUid(client);
+        if (peer is not { } uid || uid != _owner && uid != 0)
+        {
+            Reply(client, Error($"uid {peer?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} may not control this sandbox"));
+            return;
+        }
+        byte[]? line = ReadLine(client);
+        if (line is null)
+            return;
+        Action<Utf8JsonWriter> answer;
+        try
+        {
+            using JsonDocument request = JsonDocument.Parse(line);
+            answer = request.RootElement.ValueKind == JsonValueKind.Object
+                ? _handle(request.RootElement)
+                : Error("the request is not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            answer = Error("the request is not valid JSON: " + e.Message);
+        }
+        Reply(client, answer);
+    }
 
-    private static void Reply(Stream stream, Action<Utf8JsonWriter> body)
+    /// <summary>One line from a client fd, at most <see cref="MaxRequestBytes"/>; null when it sent none, timed out or sent too much.</summary>
+    private static byte[]? ReadLine(int fd)
+    {
+        var data = new MemoryStream();
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (data.Length <= MaxRequestBytes)
+            {
+                int n = Interop.Interop.UnixServer.ReadSome(fd, buffer);
+                if (n <= 0)
+                    return n == 0 && data.Length > 0 ? data.ToArray() : null;
+                int lf = Array.IndexOf(buffer, (byte)'\n', 0, n);
+                data.Write(buffer, 0, lf < 0 ? n : lf);
+                if (lf >= 0)
+                    return data.ToArray();
+            }
+            return null;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void Reply(int fd, Action<Utf8JsonWriter> body) =>
+        Interop.Interop.UnixServer.SendAll(fd, Serialize(body).WrittenSpan);
+
+    internal static ArrayBufferWriter<byte> Serialize(Action<Utf8JsonWriter> body)
     {
         var buffer = new ArrayBufferWriter<byte>(1024);
         using (var w = new Utf8JsonWriter(buffer))
@@ -126,8 +146,14 @@ internal sealed class ControlServer : IDisposable
             w.WriteEndObject();
         }
         buffer.Write("\n"u8);
-        stream.Write(buffer.WrittenSpan);
+        return buffer;
     }
+
+    internal static Action<Utf8JsonWriter> Error(string message) => w =>
+    {
+        w.WriteBoolean("ok", false);
+        w.WriteString("error", message);
+    };
 
     /// <summary>One line, at most <see cref="MaxRequestBytes"/>; null when the peer sent none. Blocking (the socket's timeouts bound it).</summary>
     internal static byte[]? ReadLine(Stream stream)
@@ -154,28 +180,12 @@ internal sealed class ControlServer : IDisposable
         }
     }
 
-    /// <summary>SO_PEERCRED: the uid of the process that connected (struct ucred { pid, uid, gid }).</summary>
-    private static uint? PeerUid(Socket socket)
-    {
-        Span<byte> ucred = stackalloc byte[12];
-        const int SolSocket = 1, SoPeerCred = 17;
-        return socket.GetRawSocketOption(SolSocket, SoPeerCred, ucred) == 12
-            ? BitConverter.ToUInt32(ucred[4..8])
-            : null;
-    }
-
     public void Dispose()
     {
         _stopping = true;
-        // Wakes the blocked accept (close alone does not interrupt accept(2) on Linux).
-        try
-        {
-            _listener.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-        }
-        _listener.Dispose();
+        // Wakes the blocked accept(2) (EINVAL; closing alone would not); the accept thread closes
+        // the fd as it leaves, so its number cannot be reused under a call still in progress.
+        Interop.Interop.UnixServer.ShutdownBoth(_listener);
     }
 }
 
@@ -192,14 +202,7 @@ internal static class ControlClient
         try
         {
             socket.Connect(new UnixDomainSocketEndPoint(path));
-            var buffer = new ArrayBufferWriter<byte>(1024);
-            using (var w = new Utf8JsonWriter(buffer))
-            {
-                w.WriteStartObject();
-                request(w);
-                w.WriteEndObject();
-            }
-            buffer.Write("\n"u8);
+            ArrayBufferWriter<byte> buffer = ControlServer.Serialize(request);
             socket.ReceiveTimeout = (int)(timeout ?? TimeSpan.FromSeconds(30)).TotalMilliseconds;
             using var stream = new NetworkStream(socket, ownsSocket: false);
             try
