@@ -12,30 +12,10 @@ namespace Sandboxrun.Tests.Proxy;
 [Collection(SandboxCollection.Name)]
 public sealed class EgressClientTests(SandboxFixture f) : IClassFixture<UpstreamAddresses>
 {
-    private (string Workdir, string Policy) Setup(Upstream up, string binaries, string rules = "")
-    {
-        string wd = f.NewWorkdir();
-        string policy = Path.Combine(wd, "policy.yaml");
-        File.WriteAllText(policy, $"""
-            version: 1
-            filesystem_policy:
-              include_workdir: true
-              read_only: [/]
-              read_write: [/tmp, /dev/null]
-            network_policies:
-              upstream:
-                name: upstream
-                endpoints:
-                  - host: {up.Address}
-                    port: {up.Port}
-            {rules}
-                binaries:
-            {binaries}
-            """);
-        return (wd, policy);
-    }
+    private (string Workdir, string Policy) Setup(Upstream up, string[] binaries, string rules = "") =>
+        ProxyPolicy.Write(f.NewWorkdir(), up, binaries, rules);
 
-    private static string Binaries(params string[] paths) => string.Join('\n', paths.Select(p => $"      - {{ path: {p} }}"));
+    private static string[] Binaries(params string[] paths) => paths;
 
     private ProcessResult Run(string policy, string wd, string audit, params string[] command) =>
         f.Run(["--policy", policy, "--audit", audit, "--", .. command], workdir: wd);

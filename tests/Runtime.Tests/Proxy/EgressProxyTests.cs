@@ -30,12 +30,11 @@ public sealed class UpstreamAddresses : IDisposable
     }
 }
 
-[Collection(SandboxCollection.Name)]
-public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamAddresses>
+/// <summary>A policy file with one network policy for <c>up</c>'s address and port, the given binaries and optional endpoint keys (rules).</summary>
+public static class ProxyPolicy
 {
-    private (string Workdir, string Policy) Setup(Upstream up, string rules = "", string binaries = "- { path: /usr/bin/curl }")
+    public static (string Workdir, string Policy) Write(string wd, Upstream up, IEnumerable<string> binaries, string rules = "")
     {
-        string wd = f.NewWorkdir();
         string policy = Path.Combine(wd, "policy.yaml");
         File.WriteAllText(policy, $"""
             version: 1
@@ -51,10 +50,17 @@ public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamA
                     port: {up.Port}
             {rules}
                 binaries:
-                  {binaries}
+            {string.Join('\n', binaries.Select(b => $"      - {{ path: {b} }}"))}
             """);
         return (wd, policy);
     }
+}
+
+[Collection(SandboxCollection.Name)]
+public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamAddresses>
+{
+    private (string Workdir, string Policy) Setup(Upstream up, string rules = "", params string[] binaries) =>
+        ProxyPolicy.Write(f.NewWorkdir(), up, binaries.Length == 0 ? ["/usr/bin/curl"] : binaries, rules);
 
     private ProcessResult Sh(string policy, string wd, string script, string audit = "") =>
         f.Run(["--policy", policy, .. audit.Length > 0 ? (string[])["--audit", audit] : [], "--", "sh", "-c", script], workdir: wd);
@@ -64,7 +70,7 @@ public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamA
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);
         // Named through the /bin link: the policy is resolved the way /proc/PID/exe names the file.
-        (string wd, string policy) = Setup(up, binaries: "- { path: /bin/curl }");
+        (string wd, string policy) = Setup(up, "", "/bin/curl");
         string url = $"http://{up.Address}:{up.Port}/hello?x=1";
         ProcessResult r = Sh(policy, wd, $"curl -sS {url}; echo; curl -sS -p {url}");
         Assert.True(r.ExitCode == 0, r.ToString());
@@ -146,7 +152,7 @@ public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamA
     public void ASocketSharedWithANonAllowedProcessIsDenied()
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);
-        (string wd, string policy) = Setup(up, binaries: "- { path: /usr/bin/bash }");
+        (string wd, string policy) = Setup(up, "", "/usr/bin/bash");
         string a = $"{up.Address}:{up.Port}";
         // bash (allowed) opens the socket; cat (not allowed) inherits it and reads the answer.
         File.WriteAllText(Path.Combine(wd, "share.sh"), $"exec 3<>/dev/tcp/127.0.0.1/3128\nsleep 0.3 & printf 'GET http://{a}/x HTTP/1.1\\r\\nHost: {a}\\r\\n\\r\\n' >&3\ncat <&3\n");
@@ -159,7 +165,7 @@ public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamA
     public void SmuggledAndPipelinedRequestsNeverReachTheUpstream()
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);
-        (string wd, string policy) = Setup(up, binaries: "- { path: /usr/bin/bash }\n      - { path: /usr/bin/cat }");
+        (string wd, string policy) = Setup(up, "", "/usr/bin/bash", "/usr/bin/cat");
         string a = $"{up.Address}:{up.Port}";
         ProcessResult Raw(string name, string request)
         {
@@ -235,7 +241,7 @@ public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamA
     public void GarbageRequestsNeverBreakTheConnectionLoop()
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);
-        (string wd, string policy) = Setup(up, binaries: "- { path: /usr/bin/python3 }");
+        (string wd, string policy) = Setup(up, "", "/usr/bin/python3");
         string a = $"{up.Address}:{up.Port}";
         File.WriteAllText(Path.Combine(wd, "garbage.py"), $$"""
             import random, socket
