@@ -41,6 +41,9 @@ internal static partial class Interop
             return flags >= 0 && Fcntl(fd, FSetFl, flags & ~ONonBlock) == 0;
         }
 
+        /// <summary>F_SETPIPE_SZ: a larger pipe moves more per splice pair (capped by /proc/sys/fs/pipe-max-size; failure keeps the default).</summary>
+        public static void GrowPipe(int fd, int size) => Fcntl(fd, 1031 /* F_SETPIPE_SZ */, size);
+
         public static void ShutdownWrite(int fd) => ShutdownNative(fd, ShutWr);
 
         /// <summary>Wakes any thread blocked in splice on the socket (reads then return 0).</summary>

@@ -55,6 +55,7 @@ internal static class SpliceRelay
     private static void Direction(int from, int to, Action<long> progress)
     {
         (int r, int w) = Interop.Interop.Files.Pipe();
+        Interop.Interop.Splice.GrowPipe(w, (int)Chunk);
         try
         {
             while (true)
