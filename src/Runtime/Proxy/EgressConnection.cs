@@ -105,8 +105,35 @@ internal sealed class EgressConnection
             if (link is not null)
                 await link.DisposeAsync().ConfigureAwait(false);
             await reader.CompleteAsync().ConfigureAwait(false);
+            await LingeringClose().ConfigureAwait(false);
             _revoked.Dispose();
             _client.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Closing a socket with unread input sends RST, and an RST can make the agent's kernel drop
+    /// the answer it has not read yet (a 403 behind which the agent had pipelined more). So the
+    /// proxy half-closes, then reads and discards what the agent still sends, until it closes,
+    /// for at most a second and 1 MiB.
+    /// </summary>
+    private async Task LingeringClose()
+    {
+        try
+        {
+            _client.Shutdown(SocketShutdown.Send);
+            using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            byte[] sink = new byte[16 * 1024];
+            for (long drained = 0; drained < 1 << 20;)
+            {
+                int n = await _client.ReceiveAsync(sink, SocketFlags.None, linger.Token).ConfigureAwait(false);
+                if (n == 0)
+                    return;
+                drained += n;
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
         }
     }
 

@@ -83,6 +83,39 @@ public sealed class ControlTests(SandboxFixture f) : IClassFixture<UpstreamAddre
     }
 
     [Fact]
+    public void TheNextRequestOnAKeptAliveConnectionIsDecidedByTheNewPolicy()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        string wd = f.NewWorkdir();
+        string name = Name("keepalive");
+        File.WriteAllText(Path.Combine(wd, "p1.yaml"), Policy(Endpoint(up)));
+        File.WriteAllText(Path.Combine(wd, "p2.yaml"), Policy("      - { host: other.example, port: 80 }"));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        File.WriteAllText(Path.Combine(wd, "ka.py"), $$"""
+            import http.client, os, time
+            c = http.client.HTTPConnection("127.0.0.1", 3128)
+            c.request("GET", "http://{{up.Address}}:{{up.Port}}/before")
+            r = c.getresponse(); print(r.status, r.read().decode(), flush=True)
+            while not os.path.exists("go"): time.sleep(0.05)
+            c.request("GET", "http://{{up.Address}}:{{up.Port}}/after")
+            r = c.getresponse(); r.read(); print(r.status, flush=True)
+            """);
+        using RunningProcess agent = f.Start(["--name", name, "--policy", Path.Combine(wd, "p1.yaml"), "--audit", audit, "--", "/usr/bin/python3", "ka.py"], workdir: wd);
+        agent.WaitUntil(() => agent.Stdout.Contains("200 hello-upstream", StringComparison.Ordinal), "the first request");
+        ProcessResult apply = f.Run(["policy", "apply", name, Path.Combine(wd, "p2.yaml")]);
+        Assert.True(apply.ExitCode == 0, apply.ToString());
+        Assert.Contains("; 0 open connection(s) closed", apply.Stdout, StringComparison.Ordinal); // idle between requests: kept
+        File.WriteAllText(Path.Combine(wd, "go"), "");
+        ProcessResult r = agent.Wait();
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(["200 hello-upstream", "403"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        List<JsonElement> decisions = Events(audit, "egress.decision");
+        Assert.Equal(decisions[0].GetProperty("conn").GetInt64(), decisions[1].GetProperty("conn").GetInt64());
+        Assert.Equal([1L, 2L], decisions.Select(d => d.GetProperty("generation").GetInt64()));
+        Assert.Single(up.Heads);
+    }
+
+    [Fact]
     public void AReloadClosesOnlyTheTunnelsThatLostTheirPermission()
     {
         using var kept = new Upstream(UpstreamAddresses.Allowed);
