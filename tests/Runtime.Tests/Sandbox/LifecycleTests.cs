@@ -69,6 +69,17 @@ public sealed class LifecycleTests(SandboxFixture f)
             Thread.Sleep(50);
         Assert.DoesNotContain(inside, Alive);
         Assert.Equal(mountsBefore, File.ReadAllText("/proc/self/mountinfo"));
+
+        // SIGKILL leaves the supervisor no moment to remove its state directory: what is left is
+        // a directory nothing answers on, which `sandboxrun ps` sweeps once it is older than a
+        // starting sandbox could be. Removed here, after checking it is dead.
+        string state = $"/run/sandboxrun/sandbox-{p.Id.ToString(CultureInfo.InvariantCulture)}";
+        if (Directory.Exists(state))
+        {
+            using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            Assert.Throws<System.Net.Sockets.SocketException>(() => probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(state, "control.sock"))));
+            Directory.Delete(state, recursive: true);
+        }
     }
 
     private static bool Alive(int pid)
