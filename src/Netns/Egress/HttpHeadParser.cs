@@ -20,6 +20,10 @@ internal static class HttpSyntax
     public static bool IsToken(ReadOnlySpan<byte> text) => !text.IsEmpty && !text.ContainsAnyExcept(TcharBytes);
 
     public static bool IsToken(ReadOnlySpan<char> text) => !text.IsEmpty && !text.ContainsAnyExcept(TcharChars);
+
+    /// <summary>Control characters other than HTAB, or DEL: never valid in a field value, reason phrase or chunk extension (RFC 9110 §5.5).</summary>
+    public static bool HasControls(ReadOnlySpan<byte> text) =>
+        text.ContainsAnyInRange((byte)0, (byte)0x08) || text.ContainsAnyInRange((byte)0x0A, (byte)0x1F) || text.Contains((byte)0x7F);
 }
 
 internal enum HeadParseStatus : byte

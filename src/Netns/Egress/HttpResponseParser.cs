@@ -88,8 +88,8 @@ internal static class HttpResponseParser
 
         var version = statusLine[7] == (byte)'1' ? 11 : 10;
         var status = int.Parse(statusLine.Slice(9, 3), NumberStyles.None, CultureInfo.InvariantCulture);
-        var reason = statusLine.Length > 13 ? Encoding.Latin1.GetString(statusLine[13..]) : "";
-        if (status < 100 || reason.Any(c => c < 0x20 && c != '\t' || c == 0x7F))
+        var reason = statusLine.Length > 13 ? statusLine[13..] : [];
+        if (status < 100 || HttpSyntax.HasControls(reason))
         {
             return ResponseParseResult.Rejected("a malformed status line");
         }
@@ -127,12 +127,9 @@ internal static class HttpResponseParser
             }
 
             var value = line[(colon + 1)..].Trim(" \t"u8);
-            foreach (var b in value)
+            if (HttpSyntax.HasControls(value))
             {
-                if ((b < 0x20 && b != (byte)'\t') || b == 0x7F)
-                {
-                    return ResponseParseResult.Rejected("a control character in a response header value");
-                }
+                return ResponseParseResult.Rejected("a control character in a response header value");
             }
 
             if (headers.Count == MaxHeaderCount)
@@ -207,7 +204,7 @@ internal static class HttpResponseParser
         {
             Version = version,
             StatusCode = status,
-            Reason = reason,
+            Reason = Encoding.Latin1.GetString(reason),
             Headers = headers.ToImmutable(),
             Framing = framing,
             ContentLength = length,

@@ -101,15 +101,13 @@ public sealed class PeerIdentity
     private ImmutableArray<(string Path, string Sha256)> Ancestors(int pid, HashSet<int> candidates)
     {
         var list = ImmutableArray.CreateBuilder<(string, string)>();
-        for (int p = ParentOf(pid); p > 0 && candidates.Contains(p) && list.Count < 64; p = ParentOf(p))
+        for (int p = ProcFs.ParentOf(pid); p > 0 && candidates.Contains(p) && list.Count < 64; p = ProcFs.ParentOf(p))
         {
             if (Executable(p) is (string path, string sha))
                 list.Add((path, sha));
         }
         return list.ToImmutable();
     }
-
-    private static int ParentOf(int pid) => ProcFs.ParentOf(pid);
 
     private static unsafe (ulong, ulong, long, long, long)? FileKey(SafeFileHandle handle)
     {

@@ -36,12 +36,7 @@ public static unsafe partial class ProcFs
     public static List<string> List(string path)
     {
         var names = new List<string>();
-        Span<byte> p = stackalloc byte[256];
-        if (!Terminated(path, p))
-            return names;
-        int fd;
-        fixed (byte* pp = p)
-            fd = Open(pp, ORdOnly | OCloexec | ODirectory);
+        int fd = OpenPath(path, ORdOnly | OCloexec | ODirectory);
         if (fd < 0)
             return names;
         try
@@ -73,12 +68,7 @@ public static unsafe partial class ProcFs
     /// <summary>Reads at most buffer.Length bytes of a (small, /proc) file; the count, or -1.</summary>
     public static int ReadSmall(string path, Span<byte> buffer)
     {
-        Span<byte> p = stackalloc byte[256];
-        if (!Terminated(path, p))
-            return -1;
-        int fd;
-        fixed (byte* pp = p)
-            fd = Open(pp, ORdOnly | OCloexec);
+        int fd = OpenPath(path, ORdOnly | OCloexec);
         if (fd < 0)
             return -1;
         try
@@ -127,6 +117,16 @@ public static unsafe partial class ProcFs
         ReadOnlySpan<byte> rest = text[(close + 4)..]; // ") S " then ppid
         int end = rest.IndexOf((byte)' ');
         return int.TryParse(end < 0 ? rest : rest[..end], NumberStyles.None, CultureInfo.InvariantCulture, out int ppid) ? ppid : 0;
+    }
+
+    /// <summary>open(2) of a path short enough for the stack buffer; the fd, or -1.</summary>
+    private static int OpenPath(string path, int flags)
+    {
+        Span<byte> p = stackalloc byte[256];
+        if (!Terminated(path, p))
+            return -1;
+        fixed (byte* pp = p)
+            return Open(pp, flags);
     }
 
     private static bool Terminated(string path, Span<byte> buffer)

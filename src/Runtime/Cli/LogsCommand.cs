@@ -37,7 +37,7 @@ internal static class LogsCommand
         if (name is null || !RunOptions.IsValidName(name))
             return Usage.Fail(2, "usage: sandboxrun logs NAME [-f] [--json]");
         string dir = RuntimeDirectory.Of(name);
-        string path = Path.Combine(dir, "audit.jsonl");
+        string path = SandboxState.AuditPathOf(dir);
         FileStream log;
         try
         {

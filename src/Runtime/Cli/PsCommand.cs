@@ -15,13 +15,10 @@ internal static class PsCommand
         var rows = new List<JsonDocument>();
         foreach (string name in RuntimeDirectory.Names())
         {
-            if (!SandboxState.IsLive(Path.Combine(RuntimeDirectory.Of(name), "control.sock")))
-            {
-                SandboxState.RemoveIfStale(name); // left by a supervisor that was killed (SIGKILL leaves no chance to clean up)
-                continue;
-            }
             (JsonDocument? reply, _) = ControlClient.Call(name, w => w.WriteString("op", "status"), TimeSpan.FromSeconds(5));
-            if (reply is not null && reply.RootElement.TryGetProperty("ok", out JsonElement ok) && ok.GetBoolean())
+            if (reply is null)
+                SandboxState.RemoveIfStale(name); // nothing answered: left by a supervisor that was killed (SIGKILL leaves no chance to clean up)
+            else if (reply.RootElement.TryGetProperty("ok", out JsonElement ok) && ok.GetBoolean())
                 rows.Add(reply);
         }
         if (json)

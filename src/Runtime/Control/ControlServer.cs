@@ -90,7 +90,15 @@ internal sealed class ControlServer : IDisposable
             Reply(client, Error($"uid {peer?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} may not control this sandbox"));
             return;
         }
-        byte[]? line = ReadLine(client);
+        byte[]? line;
+        try
+        {
+            line = ReadLine(buffer => Interop.Interop.UnixServer.ReadSome(client, buffer));
+        }
+        catch (IOException)
+        {
+            return; // more than MaxRequestBytes: no answer
+        }
         if (line is null)
             return;
         Action<Utf8JsonWriter> answer;
@@ -106,31 +114,6 @@ internal sealed class ControlServer : IDisposable
             answer = Error("the request is not valid JSON: " + e.Message);
         }
         Reply(client, answer);
-    }
-
-    /// <summary>One line from a client fd, at most <see cref="MaxRequestBytes"/>; null when it sent none, timed out or sent too much.</summary>
-    private static byte[]? ReadLine(int fd)
-    {
-        var data = new MemoryStream();
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            while (data.Length <= MaxRequestBytes)
-            {
-                int n = Interop.Interop.UnixServer.ReadSome(fd, buffer);
-                if (n <= 0)
-                    return n == 0 && data.Length > 0 ? data.ToArray() : null;
-                int lf = Array.IndexOf(buffer, (byte)'\n', 0, n);
-                data.Write(buffer, 0, lf < 0 ? n : lf);
-                if (lf >= 0)
-                    return data.ToArray();
-            }
-            return null;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 
     private static void Reply(int fd, Action<Utf8JsonWriter> body) =>
@@ -155,8 +138,11 @@ internal sealed class ControlServer : IDisposable
         w.WriteString("error", message);
     };
 
-    /// <summary>One line, at most <see cref="MaxRequestBytes"/>; null when the peer sent none. Blocking (the socket's timeouts bound it).</summary>
-    internal static byte[]? ReadLine(Stream stream)
+    /// <summary>
+    /// One line, at most <see cref="MaxRequestBytes"/>, through <paramref name="read"/> (bytes read,
+    /// 0 at end, negative on an error or timeout); null when nothing came, IOException when too much did.
+    /// </summary>
+    internal static byte[]? ReadLine(Func<byte[], int> read)
     {
         var data = new MemoryStream();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -164,9 +150,9 @@ internal sealed class ControlServer : IDisposable
         {
             while (data.Length <= MaxRequestBytes)
             {
-                int n = stream.Read(buffer);
-                if (n == 0)
-                    return data.Length == 0 ? null : data.ToArray();
+                int n = read(buffer);
+                if (n <= 0)
+                    return n == 0 && data.Length > 0 ? data.ToArray() : null;
                 int lf = Array.IndexOf(buffer, (byte)'\n', 0, n);
                 data.Write(buffer, 0, lf < 0 ? n : lf);
                 if (lf >= 0)
@@ -185,7 +171,7 @@ internal sealed class ControlServer : IDisposable
         _stopping = true;
         // Wakes the blocked accept(2) (EINVAL; closing alone would not); the accept thread closes
         // the fd as it leaves, so its number cannot be reused under a call still in progress.
-        Interop.Interop.UnixServer.ShutdownBoth(_listener);
+        Interop.Interop.Sockets.ShutdownBoth(_listener);
     }
 }
 
@@ -195,7 +181,7 @@ internal static class ControlClient
     /// <summary>The reply, or null and a message when the sandbox cannot be reached.</summary>
     public static (JsonDocument? Reply, string? Error) Call(string name, Action<Utf8JsonWriter> request, TimeSpan? timeout = null)
     {
-        string path = Path.Combine(RuntimeDirectory.Of(name), "control.sock");
+        string path = SandboxState.ControlPathOf(RuntimeDirectory.Of(name));
         if (!File.Exists(path))
             return (null, $"no running sandbox named '{name}' (no {path})");
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -213,7 +199,7 @@ internal static class ControlClient
             {
                 // A refused peer is answered and closed before its request is read: the answer is still there to read.
             }
-            byte[]? line = ControlServer.ReadLine(stream);
+            byte[]? line = ControlServer.ReadLine(buffer => stream.Read(buffer));
             return line is null ? (null, $"sandbox '{name}' closed the control connection without answering") : (JsonDocument.Parse(line), null);
         }
         catch (Exception e) when (e is SocketException or IOException or JsonException)

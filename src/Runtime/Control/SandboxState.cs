@@ -78,9 +78,13 @@ internal sealed class SandboxState : IDisposable
 
     public string Directory { get; }
 
-    public string ControlPath => Path.Combine(Directory, "control.sock");
+    public string ControlPath => ControlPathOf(Directory);
 
-    public string AuditPath => Path.Combine(Directory, "audit.jsonl");
+    public string AuditPath => AuditPathOf(Directory);
+
+    public static string ControlPathOf(string directory) => Path.Combine(directory, "control.sock");
+
+    public static string AuditPathOf(string directory) => Path.Combine(directory, "audit.jsonl");
 
     public static SandboxState Create(string name)
     {
@@ -88,7 +92,7 @@ internal sealed class SandboxState : IDisposable
         var private0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         if (System.IO.Directory.Exists(dir) || File.Exists(dir))
         {
-            if (IsLive(Path.Combine(dir, "control.sock")))
+            if (IsLive(ControlPathOf(dir)))
                 throw new SandboxStateException($"a sandbox named '{name}' is already running (state in {dir}); choose another --name");
             RemoveStale(dir);
         }
@@ -131,7 +135,7 @@ internal sealed class SandboxState : IDisposable
         string dir = RuntimeDirectory.Of(name);
         try
         {
-            if (DateTime.UtcNow - System.IO.Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromSeconds(10) || IsLive(Path.Combine(dir, "control.sock")))
+            if (DateTime.UtcNow - System.IO.Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromSeconds(10) || IsLive(ControlPathOf(dir)))
                 return;
             RemoveStale(dir);
         }

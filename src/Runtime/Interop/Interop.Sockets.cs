@@ -73,5 +73,14 @@ internal static partial class Interop
                 result[i] = *(int*)(control + 16 + (4 * i));
             return result;
         }
+
+        [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
+        private static partial int ShutdownNative(int fd, int how);
+
+        /// <summary>shutdown(SHUT_WR): the peer reads end of input; this side can still read.</summary>
+        public static void ShutdownWrite(int fd) => ShutdownNative(fd, 1);
+
+        /// <summary>shutdown(SHUT_RDWR): wakes any thread blocked on the socket (reads return 0, accept(2) EINVAL).</summary>
+        public static void ShutdownBoth(int fd) => ShutdownNative(fd, 2);
     }
 }

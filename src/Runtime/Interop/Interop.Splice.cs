@@ -9,16 +9,12 @@ internal static partial class Interop
     {
         private const uint SpliceFMove = 1;
         private const int FGetFl = 3, FSetFl = 4, ONonBlock = 0x800;
-        private const int ShutWr = 1, ShutRdWr = 2;
 
         [LibraryImport("libc", EntryPoint = "splice", SetLastError = true)]
         private static partial nint SpliceNative(int fdIn, nint offIn, int fdOut, nint offOut, nuint len, uint flags);
 
         [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
         private static partial int Fcntl(int fd, int cmd, int arg);
-
-        [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
-        private static partial int ShutdownNative(int fd, int how);
 
         /// <summary>Bytes moved, 0 at end of input, or -errno. EINTR is retried.</summary>
         public static long Move(int from, int to, long max)
@@ -43,10 +39,5 @@ internal static partial class Interop
 
         /// <summary>F_SETPIPE_SZ: a larger pipe moves more per splice pair (capped by /proc/sys/fs/pipe-max-size; failure keeps the default).</summary>
         public static void GrowPipe(int fd, int size) => Fcntl(fd, 1031 /* F_SETPIPE_SZ */, size);
-
-        public static void ShutdownWrite(int fd) => ShutdownNative(fd, ShutWr);
-
-        /// <summary>Wakes any thread blocked in splice on the socket (reads then return 0).</summary>
-        public static void ShutdownBoth(int fd) => ShutdownNative(fd, ShutRdWr);
     }
 }

@@ -14,7 +14,6 @@ internal static partial class Interop
     {
         private const int AfUnix = 1, SockStream = 1, SockCloexec = 0x80000;
         private const int SolSocket = 1, SoPeerCred = 17, SoRcvTimeo = 20, SoSndTimeo = 21;
-        private const int ShutRdWr = 2;
 
         [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
         private static partial int Socket(int domain, int type, int protocol);
@@ -39,9 +38,6 @@ internal static partial class Interop
 
         [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
         private static partial nint Send(int fd, byte* buffer, nuint count, int flags);
-
-        [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
-        private static partial int Shutdown(int fd, int how);
 
         /// <summary>socket + bind + listen at <paramref name="path"/>; the fd, or throws naming the path and errno.</summary>
         public static int Listen(string path, int backlog)
@@ -131,7 +127,5 @@ internal static partial class Interop
             }
             return true;
         }
-
-        public static void ShutdownBoth(int fd) => Shutdown(fd, ShutRdWr);
     }
 }

@@ -40,7 +40,7 @@ internal sealed class EgressConnection
     /// <summary>A tunnel, an upgraded connection or a body in transit with no byte either way for this long is closed.</summary>
     internal static readonly TimeSpan TransferIdle = TimeSpan.FromMinutes(10);
 
-    private static readonly StreamPipeReaderOptions PipeOptions = new(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024);
+    internal static readonly StreamPipeReaderOptions PipeOptions = new(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024);
 
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -51,6 +51,9 @@ internal sealed class EgressConnection
     private readonly Socket _client;
     private readonly CancellationTokenSource _revoked;
     private InFlight? _inFlight;
+
+    /// <summary>The open connection upstream for plain requests, reused while requests go to its host and port.</summary>
+    private Upstream? _link;
 
     public EgressConnection(EgressServer server, Socket client, long id, CancellationToken stop)
     {
@@ -81,12 +84,11 @@ internal sealed class EgressConnection
     {
         await using var stream = new NetworkStream(_client, ownsSocket: false);
         PipeReader reader = PipeReader.Create(stream, PipeOptions);
-        Upstream? link = null;
         try
         {
             for (int sequence = 1; ; sequence++)
             {
-                if (!await ServeOne(reader, stream, sequence, link, l => link = l).ConfigureAwait(false))
+                if (!await ServeOne(reader, stream, sequence).ConfigureAwait(false))
                     return;
             }
         }
@@ -102,8 +104,7 @@ internal sealed class EgressConnection
         finally
         {
             Volatile.Write(ref _inFlight, null);
-            if (link is not null)
-                await link.DisposeAsync().ConfigureAwait(false);
+            await DropLink().ConfigureAwait(false);
             await reader.CompleteAsync().ConfigureAwait(false);
             await LingeringClose().ConfigureAwait(false);
             _revoked.Dispose();
@@ -138,7 +139,7 @@ internal sealed class EgressConnection
     }
 
     /// <summary>One request (or the tunnel that ends the connection); false when the connection is done.</summary>
-    private async Task<bool> ServeOne(PipeReader reader, Stream client, int sequence, Upstream? link, Action<Upstream?> setLink)
+    private async Task<bool> ServeOne(PipeReader reader, Stream client, int sequence)
     {
         HeadParseResult parsed;
         using (var headTimeout = CancellationTokenSource.CreateLinkedTokenSource(_revoked.Token))
@@ -195,9 +196,7 @@ internal sealed class EgressConnection
         {
             if (head.IsConnect)
             {
-                setLink(null);
-                if (link is not null)
-                    await link.DisposeAsync().ConfigureAwait(false);
+                await DropLink().ConfigureAwait(false);
                 await using Upstream? tunnel = await _server.Dial(decision, client, _revoked.Token).ConfigureAwait(false); // [b]
                 if (tunnel is null)
                     return false;
@@ -207,25 +206,14 @@ internal sealed class EgressConnection
                 return false;
             }
 
-            if (link is not null && !link.Serves(decision.Host, decision.Port))
-            {
-                setLink(null);
-                await link.DisposeAsync().ConfigureAwait(false);
-                link = null;
-            }
-            if (link is null)
-            {
-                link = await _server.Dial(decision, client, _revoked.Token).ConfigureAwait(false); // [b]
-                if (link is null)
-                    return false;
-                setLink(link);
-            }
-            (status, keep) = await Exchange(reader, client, head, decision, link, counts).ConfigureAwait(false); // [c] [d]
-            if (status is null || !keep || link.Closing)
-            {
-                setLink(null);
-                await link.DisposeAsync().ConfigureAwait(false);
-            }
+            if (_link is not null && !_link.Serves(decision.Host, decision.Port))
+                await DropLink().ConfigureAwait(false);
+            _link ??= await _server.Dial(decision, client, _revoked.Token).ConfigureAwait(false); // [b]
+            if (_link is null)
+                return false;
+            (status, keep) = await Exchange(reader, client, head, decision, _link, counts).ConfigureAwait(false); // [c] [d]
+            if (status is null || !keep || _link.Closing)
+                await DropLink().ConfigureAwait(false);
             return keep;
         }
         finally
@@ -235,6 +223,15 @@ internal sealed class EgressConnection
                 ("path", head.IsConnect ? null : Audit.Redaction.Redact(decision.NormalizedPath ?? head.Path)), ("status", status),
                 ("bytes_up", counts.Up), ("bytes_down", counts.Down), ("duration_ms", (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds),
                 ("revoked", _revoked.IsCancellationRequested && !_server.Stopping));
+        }
+    }
+
+    private async Task DropLink()
+    {
+        if (_link is { } link)
+        {
+            _link = null;
+            await link.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -312,18 +309,14 @@ internal sealed class EgressConnection
     /// <summary>[e] A CONNECT tunnel: what the agent already sent goes first, then splice(2) moves the rest (managed copies where it cannot).</summary>
     private async Task Tunnel(PipeReader fromClient, Stream client, Upstream upstream, ByteCounts counts)
     {
+        // An agent that has already closed its side needs nothing more here: splice reads the
+        // socket again and sees the end of input too.
         if (fromClient.TryRead(out ReadResult early))
         {
             foreach (ReadOnlyMemory<byte> segment in early.Buffer)
                 await upstream.Stream.WriteAsync(segment, _revoked.Token).ConfigureAwait(false);
             counts.AddUp(early.Buffer.Length);
             fromClient.AdvanceTo(early.Buffer.End);
-            if (early.IsCompleted)
-            {
-                upstream.Socket.Shutdown(SocketShutdown.Send);
-                await Relay(fromClient, client, upstream, counts).ConfigureAwait(false);
-                return;
-            }
         }
         using var idle = new IdleTimer(_revoked.Token, TransferIdle);
         Task? spliced = SpliceRelay.Start(_client, upstream.Socket, idle.Token, n => { counts.AddUp(n); idle.Touch(); }, n => { counts.AddDown(n); idle.Touch(); });
@@ -492,13 +485,11 @@ internal sealed class IdleTimer : IDisposable
 /// <summary>A connection to an upstream, dialled to a checked address, with a pipe over its responses.</summary>
 internal sealed class Upstream : IAsyncDisposable
 {
-    private static readonly StreamPipeReaderOptions PipeOptions = new(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024);
-
     public Upstream(Socket socket, string host, int port)
     {
         Socket = socket;
         Stream = new NetworkStream(socket, ownsSocket: true);
-        Reader = PipeReader.Create(Stream, PipeOptions);
+        Reader = PipeReader.Create(Stream, EgressConnection.PipeOptions);
         Host = host;
         Port = port;
     }

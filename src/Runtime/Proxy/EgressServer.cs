@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Sandboxrun.Audit;
@@ -47,8 +46,6 @@ internal sealed class EgressServer : IDisposable
         _audit = audit;
         _identity = new PeerIdentity(() => SandboxProcesses.Of(sandboxInit));
     }
-
-    public CompiledEgressPolicy Policy => Volatile.Read(ref _policy);
 
     public long Allowed => Interlocked.Read(ref _allowed);
 

@@ -77,7 +77,7 @@ internal static class MessageBody
         ReadOnlySpan<byte> digits = (semi < 0 ? text : text[..semi]).TrimEnd(" \t"u8);
         if (digits.Length is 0 or > 15 || !long.TryParse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out long size))
             throw new IOException("bad chunk size");
-        if (HasControls(text))
+        if (HttpSyntax.HasControls(text))
             throw new IOException("control characters in a chunk line");
         return size;
     }
@@ -86,12 +86,8 @@ internal static class MessageBody
     {
         ReadOnlySpan<byte> text = line.AsSpan(0, line.Length - 2);
         int colon = text.IndexOf((byte)':');
-        return colon > 0 && HttpSyntax.IsToken(text[..colon]) && !HasControls(text[colon..]);
+        return colon > 0 && HttpSyntax.IsToken(text[..colon]) && !HttpSyntax.HasControls(text[colon..]);
     }
-
-    /// <summary>Controls other than HTAB, and DEL (RFC 9110 §5.5).</summary>
-    private static bool HasControls(ReadOnlySpan<byte> text) =>
-        text.ContainsAnyInRange((byte)0, (byte)0x08) || text.ContainsAnyInRange((byte)0x0A, (byte)0x1F) || text.Contains((byte)0x7F);
 
     /// <summary>The next line including its CRLF (bounded, CR only before LF), consumed from the pipe; nothing is forwarded yet.</summary>
     private static async Task<byte[]> ReadLine(PipeReader from, CancellationToken token)

@@ -63,7 +63,7 @@ internal static class SpliceRelay
                 long n = Interop.Interop.Splice.Move(from, w, Chunk);
                 if (n == 0)
                 {
-                    Interop.Interop.Splice.ShutdownWrite(to); // half-close passed on
+                    Interop.Interop.Sockets.ShutdownWrite(to); // half-close passed on
                     return;
                 }
                 if (n < 0)
@@ -93,7 +93,7 @@ internal static class SpliceRelay
 
     private static void TearDown(int a, int b)
     {
-        Interop.Interop.Splice.ShutdownBoth(a);
-        Interop.Interop.Splice.ShutdownBoth(b);
+        Interop.Interop.Sockets.ShutdownBoth(a);
+        Interop.Interop.Sockets.ShutdownBoth(b);
     }
 }
