@@ -101,6 +101,13 @@ public sealed class Upstream : IDisposable
                     }
                     bool close = text.Contains("\r\nConnection: close", StringComparison.OrdinalIgnoreCase);
                     string path = text.Split(' ')[1];
+                    if (path.StartsWith("/ambiguous", StringComparison.Ordinal))
+                    {
+                        // Framed two ways (RFC 9112 §6.1): a proxy that passed it on would let the
+                        // agent's client and the proxy disagree on where the next response starts.
+                        await s.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"));
+                        return;
+                    }
                     if (path.StartsWith("/big/", StringComparison.Ordinal))
                     {
                         byte[] big = Pattern(int.Parse(path[5..], System.Globalization.CultureInfo.InvariantCulture));

@@ -297,4 +297,19 @@ public sealed class EgressClientTests(SandboxFixture f) : IClassFixture<Upstream
         Assert.True(ends[0].GetProperty("bytes_down").GetInt64() > Size, "the tunnel counts every byte it moved");
         Assert.True(ends[1].GetProperty("bytes_up").GetInt64() > Size / 3);
     }
+
+    [Fact]
+    public void AResponseFramedTwoWaysNeverReachesTheAgent()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        (string wd, string policy) = Setup(up, Binaries("/usr/bin/curl"));
+        string b = $"http://{up.Address}:{up.Port}";
+        ProcessResult r = Run(policy, wd, Path.Combine(wd, "audit.jsonl"), "sh", "-c", $"curl -s -w '\\n%{{http_code}}\\n' {b}/ambiguous {b}/after");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("upstream_unreachable", JsonDocument.Parse(lines[0]).RootElement.GetProperty("error").GetString());
+        Assert.Equal("502", lines[1]);
+        Assert.DoesNotContain("smuggled", r.Stdout, StringComparison.Ordinal);
+        Assert.Equal(["hello-upstream", "200"], lines[2..]);
+    }
 }
