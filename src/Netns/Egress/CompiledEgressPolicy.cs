@@ -49,7 +49,8 @@ public sealed class CompiledEgressPolicy
         Dictionary<string, CompiledEndpoint[]> wildcards,
         int endpointCount,
         int policyCount,
-        long generation)
+        long generation,
+        bool usesInherit)
     {
         _exact = exact;
         _wildcards = wildcards.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -57,16 +58,20 @@ public sealed class CompiledEgressPolicy
         EndpointCount = endpointCount;
         PolicyCount = policyCount;
         Generation = generation;
+        UsesInherit = usesInherit;
     }
 
     /// <summary>A policy that denies everything (no network_policies).</summary>
-    public static CompiledEgressPolicy Empty { get; } = new([], [], 0, 0, 0);
+    public static CompiledEgressPolicy Empty { get; } = new([], [], 0, 0, 0, false);
 
     public long Generation { get; }
 
     public int PolicyCount { get; }
 
     public int EndpointCount { get; }
+
+    /// <summary>Some binaries entry says <c>inherit</c>: only then do decisions need the holders' ancestors (a /proc walk per request otherwise saved).</summary>
+    public bool UsesInherit { get; }
 
     /// <summary>
     /// Validates and compiles <paramref name="policies"/>.
@@ -97,6 +102,7 @@ public sealed class CompiledEgressPolicy
 
         var endpointCount = 0;
         var policyCount = 0;
+        var usesInherit = false;
         foreach (var spec in policies)
         {
             policyCount++;
@@ -114,6 +120,7 @@ public sealed class CompiledEgressPolicy
             }
 
             var binaries = CompileBinaries(spec, where, hashAtLoad, errors, warnings);
+            usesInherit |= binaries.Any(b => b.Inherit);
             var policy = new CompiledPolicyEntry(spec.Name, binaries);
             if (binaries.Length == 0)
             {
@@ -149,7 +156,8 @@ public sealed class CompiledEgressPolicy
             wildcards.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal),
             endpointCount,
             policyCount,
-            generation);
+            generation,
+            usesInherit);
         return new EgressCompileResult(compiled, [], warnings.ToImmutable());
     }
 

@@ -25,7 +25,8 @@ public sealed class PeerIdentity
     /// <param name="candidatePids">The host pids that may hold agent sockets (the sandbox's processes).</param>
     public PeerIdentity(Func<IEnumerable<int>> candidatePids) => _candidatePids = candidatePids;
 
-    public Peer Resolve(SocketOwner socket)
+    /// <param name="withAncestors">Also each holder's ancestors (executables, parent first), which only <c>inherit</c> entries consult.</param>
+    public Peer Resolve(SocketOwner socket, bool withAncestors = true)
     {
         byte[] link = System.Text.Encoding.ASCII.GetBytes($"socket:[{socket.Inode.ToString(CultureInfo.InvariantCulture)}]");
         var holders = ImmutableArray.CreateBuilder<SocketHolder>();
@@ -35,7 +36,7 @@ public sealed class PeerIdentity
             if (!HoldsSocket(pid, link))
                 continue;
             if (Executable(pid) is (string path, string sha))
-                holders.Add(new SocketHolder(pid, path, sha, Ancestors(pid, candidates)));
+                holders.Add(new SocketHolder(pid, path, sha, withAncestors ? Ancestors(pid, candidates) : []));
         }
         return new Peer(socket, holders.ToImmutable());
     }
@@ -97,6 +98,9 @@ public sealed class PeerIdentity
             return null;
         }
     }
+
+    /// <summary>The executables of a process's ancestors inside the sandbox, parent first (empty once the process is gone).</summary>
+    public ImmutableArray<(string Path, string Sha256)> Ancestors(int pid) => Ancestors(pid, [.. _candidatePids()]);
 
     private ImmutableArray<(string Path, string Sha256)> Ancestors(int pid, HashSet<int> candidates)
     {

@@ -177,9 +177,9 @@ internal sealed class EgressConnection
         EgressRequest request = head.ToEgressRequest(holders.First.Binary, holders.First.Ancestors);
         // Published before the policy is read: a reload that swaps the policy after this read
         // finds the request here and re-checks it (EgressServer.Swap writes, then scans).
-        var inFlight = new InFlight(request, holders.All, head.IsConnect ? "tunnel" : "request", sequence);
+        var inFlight = new InFlight(request, holders, head.IsConnect ? "tunnel" : "request", sequence);
         Volatile.Write(ref _inFlight, inFlight);
-        EgressDecision decision = _server.Decide(request, holders.All);
+        EgressDecision decision = _server.Decide(request, holders);
         _server.Log("egress.decision", decision, holders, ("conn", Id), ("request", sequence), ("method", head.Method),
             ("path", head.IsConnect ? null : Audit.Redaction.Redact(head.Path)));
         if (!decision.IsAllowed)
@@ -417,7 +417,7 @@ internal sealed class EgressConnection
     }
 
     /// <summary>What a connection carries at one moment: judged again when the policy changes.</summary>
-    internal sealed record InFlight(EgressRequest Request, ImmutableArray<EgressHolder> Holders, string Kind, int Sequence);
+    internal sealed record InFlight(EgressRequest Request, Holders Holders, string Kind, int Sequence);
 
     private sealed class ByteCounts
     {

@@ -68,11 +68,11 @@ internal sealed class EgressServer : IDisposable
         {
             if (c.Current is not { } carried)
                 continue;
-            EgressDecision d = policy.EvaluateForHolders(carried.Request, carried.Holders);
+            EgressDecision d = policy.EvaluateForHolders(carried.Request, ForPolicy(policy, carried.Holders).All);
             if (d.IsAllowed)
                 continue;
             revoked++;
-            Log("egress.revoked", d, new Holders(carried.Holders, []), ("conn", c.Id), ("request", carried.Sequence), ("carrying", carried.Kind),
+            Log("egress.revoked", d, carried.Holders, ("conn", c.Id), ("request", carried.Sequence), ("carrying", carried.Kind),
                 ("method", carried.Request.Method ?? "CONNECT"), ("path", carried.Request.Path is { } p ? Audit.Redaction.Redact(p) : null));
             c.Revoke();
         }
@@ -122,9 +122,10 @@ internal sealed class EgressServer : IDisposable
     }
 
     /// <summary>[2] Judged for every holder of the socket; no holder found (the process exited): an unknown binary, so denied.</summary>
-    internal EgressDecision Decide(EgressRequest request, ImmutableArray<EgressHolder> holders)
+    internal EgressDecision Decide(EgressRequest request, Holders holders)
     {
-        EgressDecision d = Volatile.Read(ref _policy).EvaluateForHolders(request, holders);
+        CompiledEgressPolicy policy = Volatile.Read(ref _policy);
+        EgressDecision d = policy.EvaluateForHolders(request, ForPolicy(policy, holders).All);
         Interlocked.Increment(ref d.IsAllowed ? ref _allowed : ref _denied);
         return d;
     }
@@ -143,13 +144,33 @@ internal sealed class EgressServer : IDisposable
         }
         if (owner is null)
             return Holders.Unknown;
-        Peer peer = _identity.Resolve(owner.Value);
+        bool ancestors = Volatile.Read(ref _policy).UsesInherit;
+        Peer peer = _identity.Resolve(owner.Value, ancestors);
         if (peer.Holders.IsEmpty)
             return Holders.Unknown;
         return new Holders(
-            [.. peer.Holders.Select(h => new EgressHolder(new EgressExecutable(h.ExePath, h.Sha256), [.. h.Ancestors.Select(a => new EgressExecutable(a.Path, a.Sha256))]))],
-            [.. peer.Holders.Select(h => h.Pid)]);
+            [.. peer.Holders.Select(h => new EgressHolder(new EgressExecutable(h.ExePath, h.Sha256), Executables(h.Ancestors)))],
+            [.. peer.Holders.Select(h => h.Pid)],
+            ancestors);
     }
+
+    /// <summary>
+    /// The holders as <paramref name="policy"/> needs them: identified without ancestors (no
+    /// <c>inherit</c> entry in force then) but judged by a policy with one (a reload in between),
+    /// their ancestors are looked up now, so an inherit entry is never judged against an empty chain.
+    /// </summary>
+    private Holders ForPolicy(CompiledEgressPolicy policy, Holders holders)
+    {
+        if (!policy.UsesInherit || holders.AncestorsKnown || holders.Pids.Length != holders.All.Length)
+            return holders;
+        return new Holders(
+            [.. holders.All.Select((h, i) => h with { Ancestors = Executables(_identity.Ancestors(holders.Pids[i])) })],
+            holders.Pids,
+            AncestorsKnown: true);
+    }
+
+    private static ImmutableArray<EgressExecutable> Executables(ImmutableArray<(string Path, string Sha256)> list) =>
+        [.. list.Select(a => new EgressExecutable(a.Path, a.Sha256))];
 
     /// <summary>[3] Resolves once, checks every address, dials a checked one. Null after answering the client.</summary>
     internal async Task<Upstream?> Dial(EgressDecision decision, Stream client, CancellationToken token)
@@ -227,10 +248,10 @@ internal sealed class EgressServer : IDisposable
 }
 
 /// <summary>The processes holding an agent's socket, as the decision engine sees them, with their host pids.</summary>
-internal sealed record Holders(ImmutableArray<EgressHolder> All, ImmutableArray<int> Pids)
+internal sealed record Holders(ImmutableArray<EgressHolder> All, ImmutableArray<int> Pids, bool AncestorsKnown)
 {
     /// <summary>No holder found: judged as an unknown binary, which no policy names.</summary>
-    public static readonly Holders Unknown = new([new EgressHolder(new EgressExecutable("(unknown)", null), [])], []);
+    public static readonly Holders Unknown = new([new EgressHolder(new EgressExecutable("(unknown)", null), [])], [], AncestorsKnown: true);
 
     public EgressHolder First => All[0];
 }

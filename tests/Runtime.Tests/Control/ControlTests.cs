@@ -168,6 +168,50 @@ public sealed class ControlTests(SandboxFixture f) : IClassFixture<UpstreamAddre
     }
 
     [Fact]
+    public void AReloadToAnInheritEntryJudgesOpenTunnelsByTheProcessesAncestors()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        string wd = f.NewWorkdir();
+        string name = Name("inherit");
+        // own: python3 is named itself, no inherit anywhere, so the proxy identifies without
+        // ancestors. parent: only bash, python3's parent, with inherit. strict: bash without it.
+        File.WriteAllText(Path.Combine(wd, "own.yaml"), Policy(Endpoint(up)));
+        File.WriteAllText(Path.Combine(wd, "parent.yaml"), Policy(Endpoint(up), binaries: "      - { path: /usr/bin/bash, inherit: true }"));
+        File.WriteAllText(Path.Combine(wd, "strict.yaml"), Policy(Endpoint(up), binaries: "      - { path: /usr/bin/bash }"));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        File.WriteAllText(Path.Combine(wd, "tunnel.py"), $$"""
+            import socket, os, time
+            s = socket.create_connection(("127.0.0.1", 3128))
+            s.sendall(b"CONNECT {{up.Address}}:{{up.Port}} HTTP/1.1\r\nHost: {{up.Address}}:{{up.Port}}\r\n\r\n")
+            assert s.recv(1024).startswith(b"HTTP/1.1 200")
+            print("open", flush=True)
+            s.settimeout(30)
+            try:
+                print("closed", repr(s.recv(1)), flush=True)
+            except socket.timeout:
+                print("still-open", flush=True)
+            """);
+        // bash stays python3's parent (a command after it keeps bash from exec'ing it).
+        using RunningProcess agent = f.Start(["--name", name, "--policy", Path.Combine(wd, "own.yaml"), "--audit", audit, "--",
+            "/usr/bin/bash", "-c", "/usr/bin/python3 tunnel.py; echo finished"], workdir: wd);
+        agent.WaitUntil(() => agent.Stdout.Contains("open", StringComparison.Ordinal), "the tunnel");
+
+        ProcessResult lend = f.Run(["policy", "apply", name, Path.Combine(wd, "parent.yaml")]);
+        Assert.True(lend.ExitCode == 0, lend.ToString());
+        Assert.Contains("; 0 open connection(s) closed", lend.Stdout, StringComparison.Ordinal);
+        ProcessResult strict = f.Run(["policy", "apply", name, Path.Combine(wd, "strict.yaml")]);
+        Assert.True(strict.ExitCode == 0, strict.ToString());
+        Assert.Contains("; 1 open connection(s) closed", strict.Stdout, StringComparison.Ordinal);
+        ProcessResult r = agent.Wait();
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("closed b''", r.Stdout, StringComparison.Ordinal);
+
+        JsonElement revoked = Assert.Single(Events(audit, "egress.revoked"));
+        Assert.Equal(3, revoked.GetProperty("generation").GetInt64());
+        Assert.EndsWith("/python3.11", revoked.GetProperty("binary").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AnInvalidPolicyOrAChangeToStaticSectionsChangesNothing()
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);

@@ -229,6 +229,10 @@ public sealed class CompiledEgressPolicyTests
         var tamperedParent = inherit.Evaluate(Connect("api.example.com", 443, Python, new EgressExecutable("/usr/bin/node", EvilSha)));
         Assert.Equal(EgressReason.BinaryTampered, tamperedParent.Reason);
         Assert.Equal(EgressReason.BinaryNotAllowed, inherit.Evaluate(Connect("api.example.com", 443, Python, Curl)).Reason);
+
+        // Only a policy with an inherit entry makes the proxy look up ancestors at all.
+        Assert.False(plain.UsesInherit);
+        Assert.True(inherit.UsesInherit);
     }
 
     [Fact]

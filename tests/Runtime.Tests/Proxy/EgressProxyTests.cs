@@ -162,6 +162,30 @@ public sealed class EgressProxyTests(SandboxFixture f) : IClassFixture<UpstreamA
     }
 
     [Fact]
+    public void AnAllowedParentLendsItsRightsToAChildOnlyWithInherit()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        string url = $"http://{up.Address}:{up.Port}/child";
+        // bash forks curl (a command after it keeps bash from exec'ing it): curl is judged, bash is its parent.
+        string script = $"curl -sS -o /dev/null -w '%{{http_code}}' {url}; echo";
+        (string wd, string plain) = Setup(up, "", "/usr/bin/bash");
+        ProcessResult denied = f.Run(["--policy", plain, "--", "bash", "-c", script], workdir: wd);
+        Assert.Equal("403", denied.Stdout.Trim());
+        Assert.Equal(0, up.Accepts);
+
+        string inherit = Path.Combine(wd, "inherit.yaml");
+        File.WriteAllText(inherit, File.ReadAllText(plain).Replace("{ path: /usr/bin/bash }", "{ path: /usr/bin/bash, inherit: true }", StringComparison.Ordinal));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        ProcessResult allowed = f.Run(["--policy", inherit, "--audit", audit, "--", "bash", "-c", script], workdir: wd);
+        Assert.Equal("200", allowed.Stdout.Trim());
+        Assert.Equal(1, up.Accepts);
+        JsonElement decision = File.ReadAllLines(audit).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("event").GetString() == "egress.decision");
+        Assert.Equal("/usr/bin/curl", decision.GetProperty("binary").GetString());
+        Assert.Equal("allow", decision.GetProperty("decision").GetString());
+    }
+
+    [Fact]
     public void SmuggledAndPipelinedRequestsNeverReachTheUpstream()
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);
