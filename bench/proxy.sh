@@ -2,7 +2,9 @@
 # Egress proxy against a direct loopback connection and tinyproxy, side by side in one run
 # (DESIGN.md: tunnel throughput >= 90% of direct; keep-alive requests/s ahead of tinyproxy).
 #  1. CONNECT tunnel throughput: curl downloads SIZE bytes from the upstream, directly on the
-#     host and through the sandbox's proxy (curl -p), RUNS times interleaved; medians.
+#     host, through the sandbox's proxy (curl -p) and through three references: tinyproxy's
+#     CONNECT tunnel and the two relays of bench/proxy/relay.c (splice(2) in a C process, and a
+#     BPF sockmap redirect with no user space in the data path), RUNS times interleaved; medians.
 #  2. keep-alive small requests: one connection, one request after another (bench/proxy/kaclient),
 #     directly, through tinyproxy on the host and through the sandbox's proxy; req/s, p50, p99.
 # The upstream (bench/proxy/upstream.c) listens on 198.18.0.1, added to lo for the run (the proxy
@@ -44,6 +46,7 @@ trap 'exit 130' INT TERM
 
 cc -O2 -Wall -Wextra -pthread -o "$out/upstream" bench/proxy/upstream.c
 cc -O2 -Wall -Wextra -o "$out/kaclient" bench/proxy/kaclient.c
+cc -O2 -Wall -Wextra -pthread -o "$out/relay" bench/proxy/relay.c
 chmod 755 "$out/kaclient"
 
 # Left in place when something else (a test run) already added it.
@@ -84,6 +87,20 @@ tinyproxy -d -c "$out/tinyproxy.conf" 2>"$out/tinyproxy.log" &
 pids+=($!)
 wait_port 127.0.0.1 "$tport"
 
+# The reference relays, each on its own free port in front of the same upstream.
+relays=()
+for mode in splice sockmap; do
+  rport=$(free_port)
+  "$out/relay" "$mode" "$rport" "$addr" "$port" >"$out/relay-$mode.out" 2>"$out/relay-$mode.err" &
+  pids+=($!)
+  for ((i = 0; i < 100; i++)); do grep -q ready "$out/relay-$mode.out" 2>/dev/null && break; sleep 0.05; done
+  if grep -q ready "$out/relay-$mode.out"; then
+    relays+=("$mode:$rport")
+  else
+    echo "proxy.sh: the $mode relay did not start, left out: $(cat "$out/relay-$mode.err")" >&2
+  fi
+done
+
 cat >"$out/policy.yaml" <<EOF
 version: 1
 filesystem_policy: { include_workdir: true, read_only: [/], read_write: [/tmp, /dev/null] }
@@ -100,14 +117,28 @@ sandboxed() { (cd "$out" && "$sbr" --quiet --policy policy.yaml -- "$@"); }
 url=http://$addr:$port
 
 echo "== CONNECT tunnel throughput: $size bytes, $runs runs each, interleaved =="
-: >"$out/direct.tp"
-: >"$out/proxy.tp"
+paths=(direct proxy tinyproxy)
+for r in "${relays[@]}"; do paths+=("relay-${r%%:*}"); done
+for k in "${paths[@]}"; do : >"$out/$k.tp"; done
+speed() { # PATH: bytes/s of one download through it
+  case $1 in
+    direct) curl -sS --noproxy '*' -o /dev/null -w '%{speed_download}' "$url/bytes/$size" ;;
+    proxy) sandboxed curl -sS -p -o /dev/null -w '%{speed_download}' "$url/bytes/$size" ;;
+    tinyproxy) curl -sS -p -x "http://127.0.0.1:$tport" -o /dev/null -w '%{speed_download}' "$url/bytes/$size" ;;
+    relay-*)
+      local r rport
+      for r in "${relays[@]}"; do [ "relay-${r%%:*}" = "$1" ] && rport=${r##*:}; done
+      curl -sS --noproxy '*' --connect-to "$addr:$port:127.0.0.1:$rport" -o /dev/null -w '%{speed_download}' "$url/bytes/$size" ;;
+  esac
+}
 for ((i = 1; i <= runs; i++)); do
-  d=$(curl -sS --noproxy '*' -o /dev/null -w '%{speed_download}' "$url/bytes/$size")
-  p=$(sandboxed curl -sS -p -o /dev/null -w '%{speed_download}' "$url/bytes/$size")
-  echo "$d" >>"$out/direct.tp"
-  echo "$p" >>"$out/proxy.tp"
-  awk -v i="$i" -v d="$d" -v p="$p" 'BEGIN { printf "  run %d: direct %8.1f MiB/s   proxy %8.1f MiB/s\n", i, d / 1048576, p / 1048576 }'
+  line="  run $i:"
+  for k in "${paths[@]}"; do
+    v=$(speed "$k")
+    echo "$v" >>"$out/$k.tp"
+    line+=$(awk -v k="$k" -v v="$v" 'BEGIN { printf "  %s %.0f", k, v / 1048576 }')
+  done
+  echo "$line MiB/s"
 done
 
 echo "== keep-alive: GET /small (2-byte body), one connection, up to $requests requests or ${seconds} s per path =="
@@ -121,14 +152,20 @@ sandboxed sh -c '"$0" -q "$http_proxy" "$@"' "$out/kaclient" "$url/small" "$addr
 python3 - "$out" <<'PY'
 import statistics, sys
 out = sys.argv[1]
-tp = {k: [float(x) for x in open(f"{out}/{k}.tp").read().split()] for k in ("direct", "proxy")}
+import glob, os
+tp = {os.path.basename(f)[:-3]: [float(x) for x in open(f).read().split()] for f in glob.glob(f"{out}/*.tp")}
 med = {k: statistics.median(v) for k, v in tp.items()}
+order = [k for k in ("direct", "proxy", "tinyproxy", "relay-splice", "relay-sockmap") if k in tp]
+names = {"direct": "direct", "proxy": "sandboxrun proxy (CONNECT)", "tinyproxy": "tinyproxy (CONNECT)",
+         "relay-splice": "C relay, splice(2)", "relay-sockmap": "kernel relay, BPF sockmap"}
 print()
 print("== summary (one run, ratios side by side) ==")
-print(f"{'tunnel throughput':34} {'median MiB/s':>12}   runs (MiB/s)")
-for k in ("direct", "proxy"):
-    print(f"  {k:32} {med[k] / 2**20:12.1f}   " + ", ".join(f"{x / 2**20:.1f}" for x in tp[k]))
+print(f"{'tunnel throughput':34} {'median MiB/s':>12} {'/direct':>8}   runs (MiB/s)")
+for k in order:
+    print(f"  {names[k]:32} {med[k] / 2**20:12.1f} {med[k] / med['direct']:8.2f}   " + ", ".join(f"{x / 2**20:.1f}" for x in tp[k]))
 print(f"  ratio proxy/direct: {med['proxy'] / med['direct']:.2f}   (goal >= 0.90)")
+for k in order[2:]:
+    print(f"  ratio proxy/{k}: {med['proxy'] / med[k]:.2f}")
 print()
 ka = {}
 for k in ("direct", "tinyproxy", "proxy", "proxy-quickack"):
