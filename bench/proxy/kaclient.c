@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
+
 #define BUF 65536
 
 static struct sockaddr_in addr;
@@ -91,21 +93,6 @@ static void consume(size_t n)
 {
     memmove(buf, buf + n, have - n);
     have -= n;
-}
-
-static const char *header(const char *head, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *line = strstr(head, "\r\n"); line && line[2] != '\r' && line[2]; line = strstr(line + 2, "\r\n")) {
-        const char *h = line + 2;
-        if (strncasecmp(h, name, len) == 0 && h[len] == ':') {
-            h += len + 1;
-            while (*h == ' ' || *h == '\t')
-                h++;
-            return h;
-        }
-    }
-    return NULL;
 }
 
 // One response: returns 1 when the connection may carry the next request, 0 when it closes,

@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http.h"
+
 #define HEAD_MAX 16384
 #define CHUNK (1 << 20)
 
@@ -39,22 +41,6 @@ static int send_all(int fd, const char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
-}
-
-// The value of header NAME in HEAD (NUL-terminated, CRLF lines), or NULL.
-static const char *header(const char *head, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *line = strstr(head, "\r\n"); line && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
-        const char *h = line + 2;
-        if (strncasecmp(h, name, len) == 0 && h[len] == ':') {
-            h += len + 1;
-            while (*h == ' ' || *h == '\t')
-                h++;
-            return h;
-        }
-    }
-    return NULL;
 }
 
 static int respond(int fd, char *head)
