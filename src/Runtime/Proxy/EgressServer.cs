@@ -161,7 +161,7 @@ internal sealed class EgressServer : IDisposable
     /// </summary>
     private Holders ForPolicy(CompiledEgressPolicy policy, Holders holders)
     {
-        if (!policy.UsesInherit || holders.AncestorsKnown || holders.Pids.Length != holders.All.Length)
+        if (!policy.UsesInherit || holders.AncestorsKnown)
             return holders;
         return new Holders(
             [.. holders.All.Select((h, i) => h with { Ancestors = Executables(_identity.Ancestors(holders.Pids[i])) })],
