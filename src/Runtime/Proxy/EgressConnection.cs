@@ -189,8 +189,7 @@ internal sealed class EgressConnection
         }
 
         long started = Stopwatch.GetTimestamp();
-        var counts = new ByteCounts();
-        int? status = null;
+        var outcome = new Outcome();
         bool keep = false;
         try
         {
@@ -201,8 +200,8 @@ internal sealed class EgressConnection
                 if (tunnel is null)
                     return false;
                 await client.WriteAsync("HTTP/1.1 200 Connection Established\r\n\r\n"u8.ToArray(), _revoked.Token).ConfigureAwait(false);
-                status = 200;
-                await Tunnel(reader, client, tunnel, counts).ConfigureAwait(false); // [e]
+                outcome.Status = 200;
+                await Tunnel(reader, client, tunnel, outcome).ConfigureAwait(false); // [e]
                 return false;
             }
 
@@ -211,8 +210,8 @@ internal sealed class EgressConnection
             _link ??= await _server.Dial(decision, client, _revoked.Token).ConfigureAwait(false); // [b]
             if (_link is null)
                 return false;
-            (status, keep) = await Exchange(reader, client, head, decision, _link, counts).ConfigureAwait(false); // [c] [d]
-            if (status is null || !keep || _link.Closing)
+            keep = await Exchange(reader, client, head, decision, _link, outcome).ConfigureAwait(false); // [c] [d]
+            if (outcome.Status is null || !keep || _link.Closing)
                 await DropLink().ConfigureAwait(false);
             return keep;
         }
@@ -220,8 +219,8 @@ internal sealed class EgressConnection
         {
             Volatile.Write(ref _inFlight, null);
             _server.Log("egress.end", decision, holders, ("conn", Id), ("request", sequence), ("method", head.Method),
-                ("path", head.IsConnect ? null : Audit.Redaction.Redact(decision.NormalizedPath ?? head.Path)), ("status", status),
-                ("bytes_up", counts.Up), ("bytes_down", counts.Down), ("duration_ms", (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds),
+                ("path", head.IsConnect ? null : Audit.Redaction.Redact(decision.NormalizedPath ?? head.Path)), ("status", outcome.Status),
+                ("bytes_up", outcome.Up), ("bytes_down", outcome.Down), ("duration_ms", (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds),
                 ("revoked", _revoked.IsCancellationRequested && !_server.Stopping));
         }
     }
@@ -235,8 +234,12 @@ internal sealed class EgressConnection
         }
     }
 
-    /// <summary>[c] [d]: one request and its response. Returns the final status (null: no response) and whether the agent's connection may carry another request.</summary>
-    private async Task<(int? Status, bool Keep)> Exchange(PipeReader reader, Stream client, HttpRequestHead head, EgressDecision decision, Upstream link, ByteCounts counts)
+    /// <summary>
+    /// [c] [d]: one request and its response. Returns whether the agent's connection may carry
+    /// another request; the final status is in <paramref name="outcome"/> once its head reached the
+    /// agent (none: no response), so a transfer cut short is still logged with the status it had.
+    /// </summary>
+    private async Task<bool> Exchange(PipeReader reader, Stream client, HttpRequestHead head, EgressDecision decision, Upstream link, Outcome outcome)
     {
         bool upgrade = IsWebSocketUpgrade(head);
         bool expectContinue = head.Headers.Any(h => h.Key.Equals("Expect", StringComparison.OrdinalIgnoreCase)
@@ -244,10 +247,10 @@ internal sealed class EgressConnection
         byte[] upstreamHead = UpstreamHead(head, decision.NormalizedPath ?? head.Path, upgrade);
         using var idle = new IdleTimer(_revoked.Token, TransferIdle);
         await link.Stream.WriteAsync(upstreamHead, idle.Token).ConfigureAwait(false);
-        counts.AddUp(upstreamHead.Length);
+        outcome.AddUp(upstreamHead.Length);
         if (expectContinue) // answered here; the upstream gets the body with the head
             await client.WriteAsync("HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray(), idle.Token).ConfigureAwait(false);
-        counts.AddUp(await MessageBody.Copy(reader, link.Stream, head.Chunked ? BodyFraming.Chunked : head.ContentLength is null ? BodyFraming.None : BodyFraming.Length,
+        outcome.AddUp(await MessageBody.Copy(reader, link.Stream, head.Chunked ? BodyFraming.Chunked : head.ContentLength is null ? BodyFraming.None : BodyFraming.Length,
             head.ContentLength ?? 0, idle.Token, _ => idle.Touch()).ConfigureAwait(false));
 
         while (true)
@@ -256,7 +259,7 @@ internal sealed class EgressConnection
             if (response is null)
             {
                 await client.WriteAsync(ProxyResponses.UpstreamUnreachable(decision.Host, decision.Port, "the upstream sent no valid response"), _revoked.Token).ConfigureAwait(false);
-                return (null, false);
+                return false;
             }
             idle.Touch();
             if (response.StatusCode == 101)
@@ -265,21 +268,23 @@ internal sealed class EgressConnection
                     throw new IOException("101 Switching Protocols without an upgrade request");
                 byte[] switching = ClientHead(response, close: false, keepUpgrade: true);
                 await client.WriteAsync(switching, _revoked.Token).ConfigureAwait(false);
-                counts.AddDown(switching.Length);
+                outcome.AddDown(switching.Length);
+                outcome.Status = 101;
                 Volatile.Write(ref _inFlight, Volatile.Read(ref _inFlight) is { } f ? f with { Kind = "upgraded" } : null);
-                await Relay(reader, client, link, counts).ConfigureAwait(false);
-                return (101, false);
+                await Relay(reader, client, link, outcome).ConfigureAwait(false);
+                return false;
             }
             bool clientCloses = head.Version == 10 || ConnectionOption(head.Headers, "close");
             bool keep = !response.IsInterim && !clientCloses && response.Framing != BodyFraming.UntilClose;
             byte[] clientHead = ClientHead(response, close: !response.IsInterim && !keep, keepUpgrade: false);
             await client.WriteAsync(clientHead, idle.Token).ConfigureAwait(false);
-            counts.AddDown(clientHead.Length);
+            outcome.AddDown(clientHead.Length);
             if (response.IsInterim)
                 continue;
+            outcome.Status = response.StatusCode;
             link.Closing |= response.ServerCloses;
-            counts.AddDown(await MessageBody.Copy(link.Reader, client, response.Framing, response.ContentLength, idle.Token, _ => idle.Touch()).ConfigureAwait(false));
-            return (response.StatusCode, keep);
+            outcome.AddDown(await MessageBody.Copy(link.Reader, client, response.Framing, response.ContentLength, idle.Token, _ => idle.Touch()).ConfigureAwait(false));
+            return keep;
         }
     }
 
@@ -307,7 +312,7 @@ internal sealed class EgressConnection
     }
 
     /// <summary>[e] A CONNECT tunnel: what the agent already sent goes first, then splice(2) moves the rest (managed copies where it cannot).</summary>
-    private async Task Tunnel(PipeReader fromClient, Stream client, Upstream upstream, ByteCounts counts)
+    private async Task Tunnel(PipeReader fromClient, Stream client, Upstream upstream, Outcome outcome)
     {
         // An agent that has already closed its side needs nothing more here: splice reads the
         // socket again and sees the end of input too.
@@ -315,23 +320,23 @@ internal sealed class EgressConnection
         {
             foreach (ReadOnlyMemory<byte> segment in early.Buffer)
                 await upstream.Stream.WriteAsync(segment, _revoked.Token).ConfigureAwait(false);
-            counts.AddUp(early.Buffer.Length);
+            outcome.AddUp(early.Buffer.Length);
             fromClient.AdvanceTo(early.Buffer.End);
         }
         using var idle = new IdleTimer(_revoked.Token, TransferIdle);
-        Task? spliced = SpliceRelay.Start(_client, upstream.Socket, idle.Token, n => { counts.AddUp(n); idle.Touch(); }, n => { counts.AddDown(n); idle.Touch(); });
+        Task? spliced = SpliceRelay.Start(_client, upstream.Socket, idle.Token, n => { outcome.AddUp(n); idle.Touch(); }, n => { outcome.AddDown(n); idle.Touch(); });
         if (spliced is null)
-            await Relay(fromClient, client, upstream, counts).ConfigureAwait(false);
+            await Relay(fromClient, client, upstream, outcome).ConfigureAwait(false);
         else
             await spliced.ConfigureAwait(false);
     }
 
     /// <summary>[e] Both directions until both ends have finished; a half-close is passed on. No byte either way for <see cref="TransferIdle"/> ends it.</summary>
-    private async Task Relay(PipeReader fromClient, Stream client, Upstream upstream, ByteCounts counts)
+    private async Task Relay(PipeReader fromClient, Stream client, Upstream upstream, Outcome outcome)
     {
         using var idle = new IdleTimer(_revoked.Token, TransferIdle);
-        Task up = Direction(fromClient, upstream.Stream, upstream.Socket, n => { counts.AddUp(n); idle.Touch(); });
-        Task down = Direction(upstream.Reader, client, _client, n => { counts.AddDown(n); idle.Touch(); });
+        Task up = Direction(fromClient, upstream.Stream, upstream.Socket, n => { outcome.AddUp(n); idle.Touch(); });
+        Task down = Direction(upstream.Reader, client, _client, n => { outcome.AddDown(n); idle.Touch(); });
         try
         {
             await Task.WhenAll(up, down).ConfigureAwait(false);
@@ -419,8 +424,11 @@ internal sealed class EgressConnection
     /// <summary>What a connection carries at one moment: judged again when the policy changes.</summary>
     internal sealed record InFlight(EgressRequest Request, Holders Holders, string Kind, int Sequence);
 
-    private sealed class ByteCounts
+    /// <summary>What one request came to: bytes each way (added from the relay threads too) and the status the agent was given.</summary>
+    private sealed class Outcome
     {
+        public int? Status { get; set; }
+
         private long _up;
         private long _down;
 
