@@ -101,6 +101,7 @@ internal static class RunCommand
                 audit.Write("sandbox.start", ("pid", launcher.Pid), ("command", plan.Exec.Argv), ("user", plan.Identity.UserName),
                     ("uid", (long)plan.Identity.Uid), ("workdir", plan.Exec.Workdir), ("seccomp", !plan.Seccomp.IsEmpty), ("landlock_abi", plan.Landlock?.Abi ?? 0));
             });
+            proxy?.Shutdown(); // what the agent's connections did is logged before its exit
             if (result.Error is not null)
             {
                 Console.Error.WriteLine("sandboxrun: " + result.Error);

@@ -26,6 +26,9 @@ internal sealed class EgressServer : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long <see cref="Dispose"/> waits for the connections it ends to write their last audit lines.</summary>
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
+
     private readonly Socket _listener;
     private readonly int _diagFd;
     private readonly Lock _diagLock = new();
@@ -33,6 +36,8 @@ internal sealed class EgressServer : IDisposable
     private readonly AuditLog? _audit;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<long, EgressConnection> _open = new();
+    private readonly ConcurrentDictionary<long, Task> _serving = new();
+    private Task _accepting = Task.CompletedTask;
     private CompiledEgressPolicy _policy;
     private long _nextId;
     private long _allowed;
@@ -79,7 +84,7 @@ internal sealed class EgressServer : IDisposable
         return revoked;
     }
 
-    public void Start() => _ = Task.Run(AcceptLoop);
+    public void Start() => _accepting = Task.Run(AcceptLoop);
 
     private async Task AcceptLoop()
     {
@@ -107,7 +112,7 @@ internal sealed class EgressServer : IDisposable
             client.NoDelay = true;
             var connection = new EgressConnection(this, client, Interlocked.Increment(ref _nextId), _stop.Token);
             _open[connection.Id] = connection;
-            _ = Task.Run(async () =>
+            _serving[connection.Id] = Task.Run(async () =>
             {
                 try
                 {
@@ -116,6 +121,7 @@ internal sealed class EgressServer : IDisposable
                 finally
                 {
                     _open.TryRemove(connection.Id, out _);
+                    _serving.TryRemove(connection.Id, out _);
                 }
             });
         }
@@ -237,12 +243,27 @@ internal sealed class EgressServer : IDisposable
         _audit.Write(evt, [.. fields]);
     }
 
+    /// <summary>
+    /// Stops accepting, ends every open connection and waits (at most <see cref="ShutdownGrace"/>)
+    /// until each has written its last audit line: the agent has exited by now, but a connection's
+    /// end may not have been noticed yet, and an <c>egress.end</c> written after the audit log is
+    /// closed would be lost. Called once the agent has exited, before <c>sandbox.exit</c> is written.
+    /// </summary>
+    public void Shutdown()
+    {
+        if (_stop.IsCancellationRequested)
+            return;
+        _stop.Cancel(); // every connection's token is linked to it
+        _listener.Dispose();
+        var deadline = Task.Delay(ShutdownGrace);
+        // The accept loop first: a connection it accepted as the stop came is in _serving once it has returned.
+        Task.WaitAny(_accepting, deadline);
+        Task.WaitAny(Task.WhenAll(_serving.Values), deadline);
+    }
+
     public void Dispose()
     {
-        _stop.Cancel();
-        _listener.Dispose();
-        foreach (EgressConnection c in _open.Values)
-            c.Revoke();
+        Shutdown();
         SockDiag.Close(_diagFd);
     }
 }

@@ -63,7 +63,7 @@ public sealed class Upstream : IDisposable
     /// <summary>
     /// Requests one after another on the connection (keep-alive) until the client closes or asks to.
     /// Paths starting /chunked answer with a chunked body; /close answers and closes without
-    /// announcing it in advance; anything else with Content-Length.
+    /// announcing it in advance; /stall never answers; anything else with Content-Length.
     /// </summary>
     private async Task Serve(TcpClient client)
     {
@@ -106,6 +106,14 @@ public sealed class Upstream : IDisposable
                         // Framed two ways (RFC 9112 §6.1): a proxy that passed it on would let the
                         // agent's client and the proxy disagree on where the next response starts.
                         await s.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"));
+                        return;
+                    }
+                    if (path.StartsWith("/stall", StringComparison.Ordinal))
+                    {
+                        // Never answers: holds the connection until the other end closes it.
+                        while (await s.ReadAsync(buf) > 0)
+                        {
+                        }
                         return;
                     }
                     if (path.StartsWith("/big/", StringComparison.Ordinal))

@@ -277,6 +277,24 @@ public sealed class EgressClientTests(SandboxFixture f) : IClassFixture<Upstream
     }
 
     [Fact]
+    public void ARequestStillOpenWhenTheAgentExitsIsLoggedBeforeTheExit()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        (string wd, string policy) = Setup(up, Binaries("/usr/bin/curl"));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        // The upstream never answers; curl gives up after a second and the sandbox exits while the
+        // proxy still waits for the response (it reads nothing from the agent meanwhile).
+        ProcessResult r = Run(policy, wd, audit, "curl", "-sS", "-m", "1", $"http://{up.Address}:{up.Port}/stall");
+        Assert.True(r.ExitCode == 28, r.ToString()); // curl: operation timed out
+        string[] events = [.. File.ReadAllLines(audit).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("event").GetString()!)];
+        Assert.Equal(["egress.decision", "egress.end", "sandbox.exit"], events.Where(e => e.StartsWith("egress.", StringComparison.Ordinal) || e == "sandbox.exit"));
+        JsonElement end = Assert.Single(Events(audit, "egress.end"));
+        Assert.Equal(JsonValueKind.Null, end.GetProperty("status").ValueKind); // no response reached the agent
+        Assert.False(end.GetProperty("revoked").GetBoolean()); // ended by the exit, not by a reload
+        Assert.True(end.GetProperty("bytes_up").GetInt64() > 20);
+    }
+
+    [Fact]
     public void LargeTransfersThroughATunnelArriveIntactBothWays()
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);
