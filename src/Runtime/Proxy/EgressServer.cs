@@ -26,7 +26,7 @@ internal sealed class EgressServer : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long <see cref="Dispose"/> waits for the connections it ends to write their last audit lines.</summary>
+    /// <summary>How long <see cref="Shutdown"/> waits for the connections it ends to write their last audit lines.</summary>
     private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
 
     private readonly Socket _listener;
