@@ -3,9 +3,10 @@ using System.Text;
 namespace Sandboxrun.Netns.Egress;
 
 /// <summary>
-/// Keeps secrets out of 403 bodies and audit lines: queries are never shown, and a path segment
-/// that looks like a credential (a known token prefix, or a long run of mixed letters and digits)
-/// is replaced by <see cref="Marker"/>. UUIDs are kept; they name resources, not secrets.
+/// Keeps secrets out of 403 bodies and audit lines: a 403 body never shows the query, and a path
+/// segment or query value that looks like a credential (a known token prefix, or a long run of
+/// mixed letters and digits) is replaced by <see cref="Marker"/>. UUIDs are kept; they name
+/// resources, not secrets.
 /// </summary>
 internal static class Redaction
 {
@@ -27,25 +28,42 @@ internal static class Redaction
         }
 
         var question = path.IndexOf('?', StringComparison.Ordinal);
-        if (question >= 0)
-        {
-            path = path[..question];
-        }
+        return Mask(question >= 0 ? path[..question] : path, '/', values: false);
+    }
 
+    /// <summary>
+    /// The path and its query with credential-shaped segments and query values replaced: a URL in
+    /// a command line the audit log records (its own redactor also masks values whose key names a secret).
+    /// </summary>
+    public static string PathAndQuery(string path)
+    {
+        var question = path.IndexOf('?', StringComparison.Ordinal);
+        return question < 0
+            ? Mask(path, '/', values: false)
+            : Mask(path[..question], '/', values: false) + "?" + Mask(path[(question + 1)..], '&', values: true);
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> with every credential-shaped part between separators replaced; with
+    /// <paramref name="values"/>, parts are <c>key=value</c> pairs and only a value is judged and replaced.
+    /// </summary>
+    private static string Mask(string text, char separator, bool values)
+    {
         StringBuilder? redacted = null;
         var start = 0;
-        foreach (var range in path.AsSpan().Split('/'))
+        foreach (var range in text.AsSpan().Split(separator))
         {
-            var segment = path.AsSpan()[range];
-            if (LooksLikeSecret(segment))
+            var part = text.AsSpan()[range];
+            var from = values ? part.IndexOf('=') + 1 : 0;
+            if ((!values || from > 0) && LooksLikeSecret(part[from..]))
             {
-                redacted ??= new StringBuilder(path.Length);
-                redacted.Append(path.AsSpan(start, range.Start.Value - start)).Append(Marker);
+                redacted ??= new StringBuilder(text.Length);
+                redacted.Append(text.AsSpan(start, range.Start.Value + from - start)).Append(Marker);
                 start = range.End.Value;
             }
         }
 
-        return redacted is null ? path : redacted.Append(path.AsSpan(start)).ToString();
+        return redacted is null ? text : redacted.Append(text.AsSpan(start)).ToString();
     }
 
     public static bool LooksLikeSecret(ReadOnlySpan<char> value)

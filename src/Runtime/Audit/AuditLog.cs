@@ -80,7 +80,7 @@ internal sealed class AuditLog : IDisposable
                     case IEnumerable<string> list:
                         w.WriteStartArray(key);
                         foreach (string item in list)
-                            w.WriteStringValue(Redaction.Redact(item));
+                            w.WriteStringValue(Redaction.Argument(item));
                         w.WriteEndArray();
                         break;
                     default:

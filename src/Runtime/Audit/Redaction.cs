@@ -22,4 +22,45 @@ internal static partial class Redaction
         string masked = Tokens().Replace(text, Mask);
         return SecretPairs().Replace(masked, m => m.Groups[1].Value + Mask);
     }
+
+    /// <summary>
+    /// A command-line argument (or an <c>sh -c</c> script), as <c>sandbox.start</c> and
+    /// <c>sandboxrun ps</c> show it: <see cref="Redact"/>, then word by word (words end at
+    /// whitespace and quotes): a URL loses its user info and the credential-shaped path segments
+    /// and query values the proxy masks in paths; any other credential-shaped word is masked whole.
+    /// </summary>
+    public static string Argument(string arg)
+    {
+        string masked = Redact(arg);
+        var text = new System.Text.StringBuilder(masked.Length);
+        int pos = 0;
+        while (pos < masked.Length)
+        {
+            int end = pos;
+            while (end < masked.Length && !char.IsWhiteSpace(masked[end]) && masked[end] is not ('"' or '\'' or '`'))
+                end++;
+            if (end == pos)
+            {
+                text.Append(masked[pos++]);
+                continue;
+            }
+            text.Append(Word(masked[pos..end]));
+            pos = end;
+        }
+        return text.ToString();
+    }
+
+    private static string Word(string word)
+    {
+        int scheme = word.IndexOf("://", StringComparison.Ordinal);
+        if (scheme <= 0)
+            return Netns.Egress.Redaction.LooksLikeSecret(word) ? Mask : word;
+        int authority = scheme + 3;
+        int end = word.IndexOfAny(['/', '?'], authority);
+        string host = end < 0 ? word[authority..] : word[authority..end];
+        int at = host.LastIndexOf('@');
+        if (at >= 0)
+            host = Mask + host[at..];
+        return word[..authority] + host + (end < 0 ? "" : Netns.Egress.Redaction.PathAndQuery(word[end..]));
+    }
 }

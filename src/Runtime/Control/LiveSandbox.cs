@@ -45,7 +45,7 @@ internal sealed class LiveSandbox(string name, ImmutableArray<string> command, s
         w.WriteNumber("pid", Pid);
         w.WriteStartArray("command");
         foreach (string a in command)
-            w.WriteStringValue(Audit.Redaction.Redact(a));
+            w.WriteStringValue(Audit.Redaction.Argument(a));
         w.WriteEndArray();
         lock (_lock)
         {

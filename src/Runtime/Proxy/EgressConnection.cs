@@ -181,7 +181,7 @@ internal sealed class EgressConnection
         Volatile.Write(ref _inFlight, inFlight);
         EgressDecision decision = _server.Decide(request, holders);
         _server.Log("egress.decision", decision, holders, ("conn", Id), ("request", sequence), ("method", head.Method),
-            ("path", head.IsConnect ? null : Audit.Redaction.Redact(head.Path)));
+            ("path", head.IsConnect ? null : Redaction.Path(head.Path)));
         if (!decision.IsAllowed)
         {
             await client.WriteAsync(ProxyResponses.PolicyDenied(decision, request), _revoked.Token).ConfigureAwait(false);
@@ -219,7 +219,7 @@ internal sealed class EgressConnection
         {
             Volatile.Write(ref _inFlight, null);
             _server.Log("egress.end", decision, holders, ("conn", Id), ("request", sequence), ("method", head.Method),
-                ("path", head.IsConnect ? null : Audit.Redaction.Redact(decision.NormalizedPath ?? head.Path)), ("status", outcome.Status),
+                ("path", head.IsConnect ? null : Redaction.Path(decision.NormalizedPath ?? head.Path)), ("status", outcome.Status),
                 ("bytes_up", outcome.Up), ("bytes_down", outcome.Down), ("duration_ms", (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds),
                 ("revoked", _revoked.IsCancellationRequested && !_server.Stopping));
         }

@@ -78,7 +78,7 @@ internal sealed class EgressServer : IDisposable
                 continue;
             revoked++;
             Log("egress.revoked", d, carried.Holders, ("conn", c.Id), ("request", carried.Sequence), ("carrying", carried.Kind),
-                ("method", carried.Request.Method ?? "CONNECT"), ("path", carried.Request.Path is { } p ? Audit.Redaction.Redact(p) : null));
+                ("method", carried.Request.Method ?? "CONNECT"), ("path", carried.Request.Path is { } p ? Netns.Egress.Redaction.Path(p) : null));
             c.Revoke();
         }
         return revoked;

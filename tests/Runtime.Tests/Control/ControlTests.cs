@@ -248,7 +248,8 @@ public sealed class ControlTests(SandboxFixture f) : IClassFixture<UpstreamAddre
         string wd = f.NewWorkdir();
         string name = Name("ps");
         File.WriteAllText(Path.Combine(wd, "p.yaml"), Policy(Endpoint(up), binaries: "      - { path: /usr/bin/python3 }"));
-        string script = $"curl -s -X POST http://{up.Address}:{up.Port}/repos/x/pulls >/dev/null; echo ready; while [ ! -e go ]; do sleep 0.05; done";
+        // The URL carries a password: ps shows the command with it masked.
+        string script = $"curl -s -X POST http://bot:pa55word@{up.Address}:{up.Port}/repos/x/pulls >/dev/null; echo ready; while [ ! -e go ]; do sleep 0.05; done";
         using RunningProcess agent = f.Start(["--name", name, "--policy", Path.Combine(wd, "p.yaml"), "--", "sh", "-c", script], workdir: wd);
         agent.WaitUntil(() => agent.Stdout.Contains("ready", StringComparison.Ordinal), "the agent's request");
 
@@ -259,6 +260,8 @@ public sealed class ControlTests(SandboxFixture f) : IClassFixture<UpstreamAddre
         Assert.Equal(1, row.GetProperty("denied").GetInt64());
         Assert.Equal(Path.Combine(wd, "p.yaml"), row.GetProperty("policy").GetString());
         Assert.Equal("sh", row.GetProperty("command")[0].GetString());
+        Assert.Contains($"http://[redacted]@{up.Address}:{up.Port}/repos/x/pulls", row.GetProperty("command")[2].GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("pa55word", ps.Stdout, StringComparison.Ordinal);
         Assert.True(row.GetProperty("pid").GetInt32() > 1);
         Assert.Contains(f.Run(["ps"]).Stdout.Split('\n'), l => l.StartsWith(name + " ", StringComparison.Ordinal));
 

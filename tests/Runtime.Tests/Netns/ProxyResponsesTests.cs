@@ -135,4 +135,15 @@ public sealed class ProxyResponsesTests
     [InlineData("/a?token=secret", "/a")]
     [InlineData("/short/abc123", "/short/abc123")]
     public void Redaction_(string path, string expected) => Assert.Equal(expected, Redaction.Path(path));
+
+    [Theory]
+    [InlineData("/v1/models?page=2&limit=10", "/v1/models?page=2&limit=10")]
+    [InlineData("/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/send?chat=42", "/[redacted]/send?chat=42")]
+    [InlineData("/a?k=hf_abcdefghijklmnopqrstuvwx&page=2", "/a?k=[redacted]&page=2")]
+    [InlineData("/a?page=2&x=eyJhbGciOiJIUzI1NiJ9abcdefgh", "/a?page=2&x=[redacted]")]
+    [InlineData("/a?sk-proj-abcdefghijklmnop", "/a?sk-proj-abcdefghijklmnop")] // no value: the audit's own redactor masks the sk- shape
+    [InlineData("/a?", "/a?")]
+    [InlineData("/items/123e4567-e89b-12d3-a456-426614174000?id=123e4567-e89b-12d3-a456-426614174000", "/items/123e4567-e89b-12d3-a456-426614174000?id=123e4567-e89b-12d3-a456-426614174000")]
+    public void RedactionForTheAuditKeepsTheQueryButNotItsSecrets(string path, string expected) =>
+        Assert.Equal(expected, Redaction.PathAndQuery(path));
 }

@@ -277,6 +277,25 @@ public sealed class EgressClientTests(SandboxFixture f) : IClassFixture<Upstream
     }
 
     [Fact]
+    public void KeyShapedPathSegmentsAndQueryValuesNeverReachTheAuditLog()
+    {
+        using var up = new Upstream(UpstreamAddresses.Allowed);
+        (string wd, string policy) = Setup(up, Binaries("/usr/bin/curl"));
+        string audit = Path.Combine(wd, "audit.jsonl");
+        const string Bot = "bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+        const string Hf = "hf_abcdefghijklmnopqrstuvwx";
+        ProcessResult r = Run(policy, wd, audit, "curl", "-sS", $"http://{up.Address}:{up.Port}/{Bot}/send?chat=42&k={Hf}");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("hello-upstream", r.Stdout.TrimEnd());
+        Assert.Contains(Bot, Assert.Single(up.Heads), StringComparison.Ordinal); // the upstream gets the request as sent
+        string log = File.ReadAllText(audit);
+        Assert.DoesNotContain("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(Hf, log, StringComparison.Ordinal);
+        Assert.Equal("/[redacted]/send", Assert.Single(Events(audit, "egress.decision")).GetProperty("path").GetString());
+        Assert.Equal("/[redacted]/send", Assert.Single(Events(audit, "egress.end")).GetProperty("path").GetString());
+    }
+
+    [Fact]
     public void ARequestStillOpenWhenTheAgentExitsIsLoggedBeforeTheExit()
     {
         using var up = new Upstream(UpstreamAddresses.Allowed);
