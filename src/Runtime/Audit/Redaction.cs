@@ -5,7 +5,10 @@ namespace Sandboxrun.Audit;
 /// <summary>Removes credentials from text before it is logged: key-shaped tokens, auth headers, query strings' secrets.</summary>
 internal static partial class Redaction
 {
-    public const string Mask = "[redacted]";
+    public const string Mask = Netns.Egress.Redaction.Marker;
+
+    /// <summary>Where a word of a command line ends (<see cref="Argument"/>).</summary>
+    private static readonly System.Buffers.SearchValues<char> s_wordEnds = System.Buffers.SearchValues.Create(" \t\n\r\f\v\"'`");
 
     // sk-..., ghp_/gho_/ghs_/ghu_/github_pat_..., xox[abp]-..., AKIA..., glpat-..., Bearer tokens, and
     // key=value pairs whose key names a secret.
@@ -32,13 +35,14 @@ internal static partial class Redaction
     public static string Argument(string arg)
     {
         string masked = Redact(arg);
+        if (!masked.AsSpan().ContainsAny(s_wordEnds))
+            return Word(masked); // one word: a program path, a flag, a URL (every audit line's holders)
         var text = new System.Text.StringBuilder(masked.Length);
         int pos = 0;
         while (pos < masked.Length)
         {
-            int end = pos;
-            while (end < masked.Length && !char.IsWhiteSpace(masked[end]) && masked[end] is not ('"' or '\'' or '`'))
-                end++;
+            int end = masked.AsSpan(pos).IndexOfAny(s_wordEnds);
+            end = end < 0 ? masked.Length : pos + end;
             if (end == pos)
             {
                 text.Append(masked[pos++]);
