@@ -36,7 +36,7 @@ internal sealed class EgressServer : IDisposable
     private readonly AuditLog? _audit;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<long, EgressConnection> _open = new();
-    private readonly ConcurrentDictionary<long, Task> _serving = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _accepting = Task.CompletedTask;
     private CompiledEgressPolicy _policy;
     private long _nextId;
@@ -112,7 +112,7 @@ internal sealed class EgressServer : IDisposable
             client.NoDelay = true;
             var connection = new EgressConnection(this, client, Interlocked.Increment(ref _nextId), _stop.Token);
             _open[connection.Id] = connection;
-            _serving[connection.Id] = Task.Run(async () =>
+            _ = Task.Run(async () =>
             {
                 try
                 {
@@ -121,7 +121,8 @@ internal sealed class EgressServer : IDisposable
                 finally
                 {
                     _open.TryRemove(connection.Id, out _);
-                    _serving.TryRemove(connection.Id, out _);
+                    if (_stop.IsCancellationRequested && _open.IsEmpty)
+                        _drained.TrySetResult(); // the last one open at shutdown
                 }
             });
         }
@@ -256,9 +257,10 @@ internal sealed class EgressServer : IDisposable
         _stop.Cancel(); // every connection's token is linked to it
         _listener.Dispose();
         var deadline = Task.Delay(ShutdownGrace);
-        // The accept loop first: a connection it accepted as the stop came is in _serving once it has returned.
+        // The accept loop first: a connection it accepted as the stop came is in _open once it has returned.
         Task.WaitAny(_accepting, deadline);
-        Task.WaitAny(Task.WhenAll(_serving.Values), deadline);
+        if (!_open.IsEmpty)
+            Task.WaitAny(_drained.Task, deadline);
     }
 
     public void Dispose()
