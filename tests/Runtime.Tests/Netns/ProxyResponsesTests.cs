@@ -144,6 +144,6 @@ public sealed class ProxyResponsesTests
     [InlineData("/a?sk-proj-abcdefghijklmnop", "/a?sk-proj-abcdefghijklmnop")] // no value: the audit's own redactor masks the sk- shape
     [InlineData("/a?", "/a?")]
     [InlineData("/items/123e4567-e89b-12d3-a456-426614174000?id=123e4567-e89b-12d3-a456-426614174000", "/items/123e4567-e89b-12d3-a456-426614174000?id=123e4567-e89b-12d3-a456-426614174000")]
-    public void RedactionForTheAuditKeepsTheQueryButNotItsSecrets(string path, string expected) =>
+    public void RedactionOfAUrlInACommandLineKeepsTheQueryButNotItsSecrets(string path, string expected) =>
         Assert.Equal(expected, Redaction.PathAndQuery(path));
 }
